@@ -1,0 +1,10 @@
+//! End-to-end tests of the control plane through its HTTP API, against real Postgres, the
+//! simulator's fake Hetzner and an in-memory S3. One binary, one module per area.
+
+mod api_surface;
+mod delete;
+mod lifecycle;
+mod provision;
+mod reconciler;
+mod recover;
+mod register;
