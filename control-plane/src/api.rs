@@ -50,7 +50,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/vps/{machine_id}", delete(handlers::delete))
         .fallback(|| async { Error::not_found("no such route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(60)))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(60),
+        ))
         .layer(middleware::from_fn(reject_oversize))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -58,16 +61,29 @@ pub fn router(state: ApiState) -> Router {
 
 /// 413 before parsing when the declared length is over the limit.
 async fn reject_oversize(req: Request, next: Next) -> Response {
-    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
-        return Error::new(ErrorKind::PayloadTooLarge, msg::TOO_LARGE, "declared body over the limit").into_response();
+        return Error::new(
+            ErrorKind::PayloadTooLarge,
+            msg::TOO_LARGE,
+            "declared body over the limit",
+        )
+        .into_response();
     }
     next.run(req).await
 }
 
 /// One log line per request; the internal error context of an error response goes here and only here.
 async fn log_request(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().clone();
     let span = info_span!("request", %method, route = %route);
     async move {
@@ -76,7 +92,9 @@ async fn log_request(req: Request, next: Next) -> Response {
         let status = response.status().as_u16();
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match response.extensions().get::<ErrorContext>() {
-            Some(ctx) if ctx.kind == ErrorKind::Internal => error!(status, elapsed_ms, context = %ctx.context, "request failed"),
+            Some(ctx) if ctx.kind == ErrorKind::Internal => {
+                error!(status, elapsed_ms, context = %ctx.context, "request failed")
+            }
             Some(ctx) => warn!(status, elapsed_ms, context = %ctx.context, "request refused"),
             None => info!(status, elapsed_ms, "request"),
         }

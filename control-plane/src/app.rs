@@ -55,7 +55,8 @@ pub struct App {
 impl App {
     pub fn health_policy(&self) -> HealthPolicy {
         HealthPolicy {
-            heartbeat_interval: chrono::Duration::from_std(self.settings.heartbeat_interval).unwrap_or(chrono::Duration::minutes(5)),
+            heartbeat_interval: chrono::Duration::from_std(self.settings.heartbeat_interval)
+                .unwrap_or(chrono::Duration::minutes(5)),
             ..HealthPolicy::default()
         }
     }
@@ -80,9 +81,12 @@ impl App {
     }
 
     pub(crate) fn platform_secret(&self) -> crate::Result<&Secret> {
-        self.settings
-            .platform_secret
-            .as_ref()
-            .ok_or_else(|| crate::Error::new(crate::ErrorKind::Unavailable, crate::error::msg::NOT_CONFIGURED, "no platform secret"))
+        self.settings.platform_secret.as_ref().ok_or_else(|| {
+            crate::Error::new(
+                crate::ErrorKind::Unavailable,
+                crate::error::msg::NOT_CONFIGURED,
+                "no platform secret",
+            )
+        })
     }
 }

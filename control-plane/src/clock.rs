@@ -114,7 +114,9 @@ pub struct SeededIds {
 
 impl SeededIds {
     pub fn new(seed: u64) -> Self {
-        Self { rng: Mutex::new(ChaCha20Rng::seed_from_u64(seed)) }
+        Self {
+            rng: Mutex::new(ChaCha20Rng::seed_from_u64(seed)),
+        }
     }
 }
 
@@ -140,7 +142,10 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!sleeper.is_finished());
         clock.advance(Duration::from_secs(5));
-        tokio::time::timeout(Duration::from_secs(1), sleeper).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), sleeper)
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[test]
@@ -148,6 +153,9 @@ mod tests {
         let (a, b) = (SeededIds::new(7), SeededIds::new(7));
         assert_eq!(a.machine_id(), b.machine_id());
         assert_eq!(a.secret_bytes(), b.secret_bytes());
-        assert_ne!(SeededIds::new(8).machine_id(), SeededIds::new(7).machine_id());
+        assert_ne!(
+            SeededIds::new(8).machine_id(),
+            SeededIds::new(7).machine_id()
+        );
     }
 }

@@ -52,51 +52,98 @@ pub enum RenderError {
 }
 
 fn quote(value: &str) -> Result<String, RenderError> {
-    if value.chars().any(|c| c.is_control() || c == '\'' || c == '\\') {
+    if value
+        .chars()
+        .any(|c| c.is_control() || c == '\'' || c == '\\')
+    {
         return Err(RenderError::UnsafeValue);
     }
     Ok(format!("'{value}'"))
 }
 
 fn join(base: &Url, path: &str) -> String {
-    format!("{}/{}", base.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.as_str().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 /// The per-host heartbeat token: HMAC-SHA256 of the machine id under the platform secret, hex. The
 /// control plane can verify it without storing anything; it is useless for any other machine.
 pub fn heartbeat_token(platform_secret: &Secret, machine_id: MachineId) -> Secret {
-    let mut mac = Hmac::<Sha256>::new_from_slice(platform_secret.expose().as_bytes()).expect("hmac takes any key");
+    let mut mac = Hmac::<Sha256>::new_from_slice(platform_secret.expose().as_bytes())
+        .expect("hmac takes any key");
     mac.update(b"matrix-heartbeat:");
     mac.update(machine_id.to_string().as_bytes());
     Secret::new(hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Renders the template and enforces `limit` (bytes).
-pub fn render(platform: &PlatformBootstrap, host: &HostBootstrap<'_>, limit: usize) -> Result<Secret, RenderError> {
+pub fn render(
+    platform: &PlatformBootstrap,
+    host: &HostBootstrap<'_>,
+    limit: usize,
+) -> Result<Secret, RenderError> {
     let user = host.clerk_user_id.as_str();
     let prefix = keys::user_prefix(user).map_err(|_| RenderError::UnsafeValue)?;
-    let database_url = format!("postgres://matrix:{}@127.0.0.1:5432/matrix", host.postgres_password.expose());
-    let bundle = format!("system-bundles/{}/matrix-host-bundle.tar.gz", host.image_version);
+    let database_url = format!(
+        "postgres://matrix:{}@127.0.0.1:5432/matrix",
+        host.postgres_password.expose()
+    );
+    let bundle = format!(
+        "system-bundles/{}/matrix-host-bundle.tar.gz",
+        host.image_version
+    );
     let values: BTreeMap<&str, String> = BTreeMap::from([
         ("machine_id", host.machine_id.to_string()),
         ("clerk_user_id", user.to_owned()),
         ("handle", host.handle.to_string()),
         ("runtime_slot", host.runtime_slot.to_string()),
         ("image_version", host.image_version.to_string()),
-        ("platform_url", platform.public_url.as_str().trim_end_matches('/').to_owned()),
+        (
+            "platform_url",
+            platform
+                .public_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+        ),
         ("register_url", join(&platform.public_url, "vps/register")),
         ("heartbeat_url", join(&platform.public_url, "vps/heartbeat")),
-        ("registration_token", host.registration_token.expose().to_owned()),
+        (
+            "registration_token",
+            host.registration_token.expose().to_owned(),
+        ),
         ("heartbeat_token", host.heartbeat_token.expose().to_owned()),
-        ("heartbeat_interval_seconds", platform.heartbeat_interval_seconds.to_string()),
+        (
+            "heartbeat_interval_seconds",
+            platform.heartbeat_interval_seconds.to_string(),
+        ),
         ("bundle_url", join(&platform.public_url, &bundle)),
-        ("postgres_password", host.postgres_password.expose().to_owned()),
+        (
+            "postgres_password",
+            host.postgres_password.expose().to_owned(),
+        ),
         ("database_url", database_url),
-        ("r2_endpoint", platform.r2_endpoint.as_str().trim_end_matches('/').to_owned()),
+        (
+            "r2_endpoint",
+            platform
+                .r2_endpoint
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+        ),
         ("r2_bucket", platform.r2_bucket.clone()),
         ("r2_prefix", prefix),
-        ("r2_access_key_id", platform.r2_access_key_id.expose().to_owned()),
-        ("r2_secret_access_key", platform.r2_secret_access_key.expose().to_owned()),
+        (
+            "r2_access_key_id",
+            platform.r2_access_key_id.expose().to_owned(),
+        ),
+        (
+            "r2_secret_access_key",
+            platform.r2_secret_access_key.expose().to_owned(),
+        ),
     ]);
     let mut out = String::with_capacity(TEMPLATE.len() + 1024);
     let mut rest = TEMPLATE;
@@ -110,7 +157,10 @@ pub fn render(platform: &PlatformBootstrap, host: &HostBootstrap<'_>, limit: usi
     }
     out.push_str(rest);
     if out.len() > limit {
-        return Err(RenderError::TooLarge { size: out.len(), limit });
+        return Err(RenderError::TooLarge {
+            size: out.len(),
+            limit,
+        });
     }
     Ok(Secret::new(out))
 }
@@ -122,7 +172,11 @@ pub fn parse_env_lines(user_data: &str) -> BTreeMap<String, String> {
         .lines()
         .filter_map(|line| {
             let (k, v) = line.trim().split_once('=')?;
-            if k.is_empty() || !k.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+            if k.is_empty()
+                || !k
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
                 return None;
             }
             let v = v.strip_prefix('\'')?.strip_suffix('\'')?;
@@ -153,7 +207,11 @@ mod tests {
         let slot = RuntimeSlot::primary();
         let version = ImageVersion::parse("2026.11.1").unwrap();
         let id = MachineId::parse("6f1c1f1e-8a4b-4c39-9a53-0b5f3c2d1e0f").unwrap();
-        let (reg, hb, pw) = (Secret::new("regtoken"), Secret::new("hbtoken"), Secret::new("pgpass"));
+        let (reg, hb, pw) = (
+            Secret::new("regtoken"),
+            Secret::new("hbtoken"),
+            Secret::new("pgpass"),
+        );
         let host = HostBootstrap {
             machine_id: id,
             clerk_user_id: &user,
@@ -168,14 +226,26 @@ mod tests {
         assert!(rendered.expose().starts_with("#cloud-config\n"));
         let env = parse_env_lines(rendered.expose());
         assert_eq!(env["MATRIX_MACHINE_ID"], id.to_string());
-        assert_eq!(env["MATRIX_REGISTER_URL"], "https://platform.example.com/vps/register");
+        assert_eq!(
+            env["MATRIX_REGISTER_URL"],
+            "https://platform.example.com/vps/register"
+        );
         assert_eq!(env["MATRIX_REGISTRATION_TOKEN"], "regtoken");
         assert_eq!(env["R2_PREFIX"], "matrixos-sync/user_abc/");
         assert_eq!(env["AWS_SECRET_ACCESS_KEY"], "r2-secret");
-        assert_eq!(env["DATABASE_URL"], "postgres://matrix:pgpass@127.0.0.1:5432/matrix");
+        assert_eq!(
+            env["DATABASE_URL"],
+            "postgres://matrix:pgpass@127.0.0.1:5432/matrix"
+        );
         assert!(!rendered.expose().contains("{{"));
         assert_eq!(format!("{rendered:?}"), "Secret([redacted])");
-        assert_eq!(render(&platform(), &host, 100), Err(RenderError::TooLarge { size: rendered.len(), limit: 100 }));
+        assert_eq!(
+            render(&platform(), &host, 100),
+            Err(RenderError::TooLarge {
+                size: rendered.len(),
+                limit: 100
+            })
+        );
     }
 
     #[test]
@@ -184,7 +254,10 @@ mod tests {
         let b = MachineId::parse("7f1c1f1e-8a4b-4c39-9a53-0b5f3c2d1e0f").unwrap();
         let s = Secret::new("platform-secret-0123");
         assert_ne!(heartbeat_token(&s, a), heartbeat_token(&s, b));
-        assert_ne!(heartbeat_token(&s, a), heartbeat_token(&Secret::new("other-secret-01234"), a));
+        assert_ne!(
+            heartbeat_token(&s, a),
+            heartbeat_token(&Secret::new("other-secret-01234"), a)
+        );
         assert_eq!(heartbeat_token(&s, a).len(), 64);
     }
 }

@@ -47,7 +47,11 @@ pub struct Settings {
 
 impl Settings {
     /// Reference defaults (§9); `public_url`, `platform_secret` and image version must still be set.
-    pub fn with_defaults(public_url: Url, image_version: ImageVersion, platform_secret: Option<Secret>) -> Self {
+    pub fn with_defaults(
+        public_url: Url,
+        image_version: ImageVersion,
+        platform_secret: Option<Secret>,
+    ) -> Self {
         Self {
             platform_secret,
             public_url,
@@ -102,7 +106,9 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn raw(&self, name: &str) -> Option<String> {
-        (self.get)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        (self.get)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
     fn required(&mut self, name: &str, hint: &str) -> Option<String> {
         let v = self.raw(name);
@@ -127,13 +133,20 @@ impl Reader<'_> {
             Some(v) => match v.parse::<u64>() {
                 Ok(n) if n > 0 => Duration::from_secs(n),
                 _ => {
-                    self.problems.push(format!("{name} must be a positive number of seconds"));
+                    self.problems
+                        .push(format!("{name} must be a positive number of seconds"));
                     default
                 }
             },
         }
     }
-    fn number<T: std::str::FromStr + PartialOrd + Copy>(&mut self, name: &str, default: T, min: T, max: T) -> T {
+    fn number<T: std::str::FromStr + PartialOrd + Copy>(
+        &mut self,
+        name: &str,
+        default: T,
+        min: T,
+        max: T,
+    ) -> T {
         match self.raw(name) {
             None => default,
             Some(v) => match v.parse::<T>() {
@@ -147,16 +160,26 @@ impl Reader<'_> {
     }
     fn word(&mut self, name: &str, default: &str) -> String {
         let v = self.raw(name).unwrap_or_else(|| default.to_owned());
-        if v.len() > 64 || !v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            self.problems.push(format!("{name} must be 1-64 characters of [A-Za-z0-9-_.]"));
+        if v.len() > 64
+            || !v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            self.problems
+                .push(format!("{name} must be 1-64 characters of [A-Za-z0-9-_.]"));
         }
         v
     }
     /// A secret that lands in env files on hosts: no quotes, newlines or control characters.
     fn secret(&mut self, name: &str, value: Option<String>) -> Option<Secret> {
         let value = value?;
-        if value.chars().any(|c| c.is_control() || c == '\'' || c == '"' || c == '\\') {
-            self.problems.push(format!("{name} contains characters that are not allowed (quotes, backslash, control)"));
+        if value
+            .chars()
+            .any(|c| c.is_control() || c == '\'' || c == '"' || c == '\\')
+        {
+            self.problems.push(format!(
+                "{name} contains characters that are not allowed (quotes, backslash, control)"
+            ));
             return None;
         }
         Some(Secret::new(value))
@@ -169,31 +192,44 @@ impl Config {
     }
 
     pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut r = Reader { get, problems: Vec::new() };
+        let mut r = Reader {
+            get,
+            problems: Vec::new(),
+        };
         let database_url = r.required("DATABASE_URL", "postgres://user:pass@host/db");
         let platform_secret = r.raw("PLATFORM_SECRET");
         if platform_secret.as_ref().is_some_and(|s| s.len() < 16) {
-            r.problems.push("PLATFORM_SECRET must be at least 16 characters".into());
+            r.problems
+                .push("PLATFORM_SECRET must be at least 16 characters".into());
         }
         let platform_secret = r.secret("PLATFORM_SECRET", platform_secret);
-        let public_url = r.required("PLATFORM_PUBLIC_URL", "the URL customer hosts use to reach this service");
+        let public_url = r.required(
+            "PLATFORM_PUBLIC_URL",
+            "the URL customer hosts use to reach this service",
+        );
         let public_url = r.url("PLATFORM_PUBLIC_URL", public_url);
         let hetzner_token = r.required("HETZNER_API_TOKEN", "a Hetzner Cloud project API token");
         let hetzner_token = r.secret("HETZNER_API_TOKEN", hetzner_token);
-        let hetzner_url = r.raw("HETZNER_API_URL").or_else(|| Some("https://api.hetzner.cloud/v1".into()));
+        let hetzner_url = r
+            .raw("HETZNER_API_URL")
+            .or_else(|| Some("https://api.hetzner.cloud/v1".into()));
         let hetzner_api_url = r.url("HETZNER_API_URL", hetzner_url);
         let server_type = r.word("HETZNER_SERVER_TYPE", "cpx22");
         let image = r.word("HETZNER_IMAGE", "ubuntu-24.04");
         let location = r.word("HETZNER_LOCATION", "nbg1");
         let bucket = r.raw("R2_BUCKET").or_else(|| r.raw("S3_BUCKET"));
         if bucket.is_none() {
-            r.problems.push("R2_BUCKET (or S3_BUCKET) is required".into());
+            r.problems
+                .push("R2_BUCKET (or S3_BUCKET) is required".into());
         }
         let bucket_ok = bucket.as_deref().is_some_and(|b| {
-            (3..=63).contains(&b.len()) && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            (3..=63).contains(&b.len())
+                && b.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         });
         if bucket.is_some() && !bucket_ok {
-            r.problems.push("R2_BUCKET must be a valid bucket name (3-63 of [a-z0-9.-])".into());
+            r.problems
+                .push("R2_BUCKET must be a valid bucket name (3-63 of [a-z0-9.-])".into());
         }
         let r2_endpoint = r.required("R2_ENDPOINT", "https://<account>.r2.cloudflarestorage.com");
         let r2_endpoint = r.url("R2_ENDPOINT", r2_endpoint);
@@ -201,26 +237,45 @@ impl Config {
         let access_key = r.secret("AWS_ACCESS_KEY_ID", access_key);
         let secret_key = r.required("AWS_SECRET_ACCESS_KEY", "R2 secret access key");
         let secret_key = r.secret("AWS_SECRET_ACCESS_KEY", secret_key);
-        let image_version = r.required("CUSTOMER_VPS_IMAGE_VERSION", "the host-bundle version new machines boot");
+        let image_version = r.required(
+            "CUSTOMER_VPS_IMAGE_VERSION",
+            "the host-bundle version new machines boot",
+        );
         let image_version = image_version.and_then(|v| match ImageVersion::parse(&v) {
             Ok(v) => Some(v),
             Err(_) => {
-                r.problems.push("CUSTOMER_VPS_IMAGE_VERSION must be ≤128 characters of [A-Za-z0-9._+-]".into());
+                r.problems.push(
+                    "CUSTOMER_VPS_IMAGE_VERSION must be ≤128 characters of [A-Za-z0-9._+-]".into(),
+                );
                 None
             }
         });
-        let listen = r.raw("MATRIX_LISTEN").unwrap_or_else(|| "127.0.0.1:9000".into());
+        let listen = r
+            .raw("MATRIX_LISTEN")
+            .unwrap_or_else(|| "127.0.0.1:9000".into());
         let listen = match listen.parse() {
             Ok(a) => Some(a),
             Err(_) => {
-                r.problems.push("MATRIX_LISTEN must be an address like 127.0.0.1:9000".into());
+                r.problems
+                    .push("MATRIX_LISTEN must be an address like 127.0.0.1:9000".into());
                 None
             }
         };
         let db_max_connections = r.number("MATRIX_DB_MAX_CONNECTIONS", 16u32, 1, 500);
 
-        let (Some(database_url), Some(public_url), Some(hetzner_token), Some(hetzner_api_url), Some(r2_endpoint)) =
-            (database_url, public_url, hetzner_token, hetzner_api_url, r2_endpoint)
+        let (
+            Some(database_url),
+            Some(public_url),
+            Some(hetzner_token),
+            Some(hetzner_api_url),
+            Some(r2_endpoint),
+        ) = (
+            database_url,
+            public_url,
+            hetzner_token,
+            hetzner_api_url,
+            r2_endpoint,
+        )
         else {
             return Err(ConfigError(r.problems));
         };
@@ -234,14 +289,24 @@ impl Config {
         settings.image = image;
         settings.location = location;
         settings.app_label = r.word("MATRIX_APP_LABEL", "matrix-customer-vps");
-        settings.registration_ttl = r.secs("MATRIX_REGISTRATION_TTL_SECONDS", settings.registration_ttl);
+        settings.registration_ttl =
+            r.secs("MATRIX_REGISTRATION_TTL_SECONDS", settings.registration_ttl);
         settings.stale_after = r.secs("MATRIX_STALE_AFTER_SECONDS", settings.stale_after);
-        settings.reconcile_interval = r.secs("MATRIX_RECONCILE_INTERVAL_SECONDS", settings.reconcile_interval);
+        settings.reconcile_interval = r.secs(
+            "MATRIX_RECONCILE_INTERVAL_SECONDS",
+            settings.reconcile_interval,
+        );
         settings.reconcile_batch = r.number("MATRIX_RECONCILE_BATCH", 50i64, 1, 10_000);
         settings.max_attempts = r.number("MATRIX_MAX_PROVISION_ATTEMPTS", 3i32, 1, 100);
-        settings.heartbeat_interval = r.secs("MATRIX_HEARTBEAT_INTERVAL_SECONDS", settings.heartbeat_interval);
+        settings.heartbeat_interval = r.secs(
+            "MATRIX_HEARTBEAT_INTERVAL_SECONDS",
+            settings.heartbeat_interval,
+        );
         settings.orphan_grace = r.secs("MATRIX_ORPHAN_GRACE_SECONDS", settings.orphan_grace);
-        settings.backup_scan_interval = r.secs("MATRIX_BACKUP_SCAN_INTERVAL_SECONDS", settings.backup_scan_interval);
+        settings.backup_scan_interval = r.secs(
+            "MATRIX_BACKUP_SCAN_INTERVAL_SECONDS",
+            settings.backup_scan_interval,
+        );
         if !r.problems.is_empty() {
             return Err(ConfigError(r.problems));
         }
@@ -266,7 +331,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -300,16 +368,33 @@ mod tests {
         ]))
         .unwrap_err()
         .to_string();
-        for needle in ["DATABASE_URL", "PLATFORM_SECRET", "R2_ENDPOINT", "R2_BUCKET", "CUSTOMER_VPS_IMAGE_VERSION", "HETZNER_API_TOKEN"] {
+        for needle in [
+            "DATABASE_URL",
+            "PLATFORM_SECRET",
+            "R2_ENDPOINT",
+            "R2_BUCKET",
+            "CUSTOMER_VPS_IMAGE_VERSION",
+            "HETZNER_API_TOKEN",
+        ] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
-        assert!(!err.contains("secret-ish") && !err.contains("tok'en") && !err.contains("short"), "{err}");
+        assert!(
+            !err.contains("secret-ish") && !err.contains("tok'en") && !err.contains("short"),
+            "{err}"
+        );
     }
 
     #[test]
     fn s3_bucket_is_accepted_as_the_upstream_alias() {
-        let mut pairs: Vec<(&str, &str)> = GOOD.iter().filter(|(k, _)| *k != "R2_BUCKET").copied().collect();
+        let mut pairs: Vec<(&str, &str)> = GOOD
+            .iter()
+            .filter(|(k, _)| *k != "R2_BUCKET")
+            .copied()
+            .collect();
         pairs.push(("S3_BUCKET", "other-bucket"));
-        assert_eq!(Config::from_env(&env(&pairs)).unwrap().r2_bucket, "other-bucket");
+        assert_eq!(
+            Config::from_env(&env(&pairs)).unwrap().r2_bucket,
+            "other-bucket"
+        );
     }
 }

@@ -74,7 +74,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, public: &'static str, context: impl Into<String>) -> Self {
-        Self { kind, public, context: context.into(), failure_code: None }
+        Self {
+            kind,
+            public,
+            context: context.into(),
+            failure_code: None,
+        }
     }
     pub fn invalid(context: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidRequest, msg::INVALID_REQUEST, context)
@@ -109,10 +114,16 @@ impl From<sqlx::Error> for Error {
         // A pool timeout or a dropped connection is the database being unavailable; anything else
         // (constraint the code did not expect, bad SQL) is a bug.
         let kind = match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => ErrorKind::Unavailable,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                ErrorKind::Unavailable
+            }
             _ => ErrorKind::Internal,
         };
-        let public = if kind == ErrorKind::Unavailable { msg::UNAVAILABLE } else { msg::INTERNAL };
+        let public = if kind == ErrorKind::Unavailable {
+            msg::UNAVAILABLE
+        } else {
+            msg::INTERNAL
+        };
         Self::new(kind, public, format!("database: {e}"))
     }
 }
@@ -126,8 +137,15 @@ pub struct ErrorContext {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let mut response = (self.kind.status(), Json(serde_json::json!({ "error": self.public }))).into_response();
-        response.extensions_mut().insert(ErrorContext { kind: self.kind, context: self.context });
+        let mut response = (
+            self.kind.status(),
+            Json(serde_json::json!({ "error": self.public })),
+        )
+            .into_response();
+        response.extensions_mut().insert(ErrorContext {
+            kind: self.kind,
+            context: self.context,
+        });
         response
     }
 }

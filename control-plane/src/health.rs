@@ -48,7 +48,13 @@ impl HeartbeatHealth {
 }
 
 impl BackupFreshness {
-    pub const ALL: [Self; 5] = [Self::Fresh, Self::Aging, Self::Stale, Self::Critical, Self::Unknown];
+    pub const ALL: [Self; 5] = [
+        Self::Fresh,
+        Self::Aging,
+        Self::Stale,
+        Self::Critical,
+        Self::Unknown,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Fresh => "fresh",
@@ -91,7 +97,12 @@ impl HealthPolicy {
         self.heartbeat_interval * 3
     }
 
-    pub fn heartbeat(&self, status: MachineStatus, last_seen: Option<DateTime<Utc>>, now: DateTime<Utc>) -> HeartbeatHealth {
+    pub fn heartbeat(
+        &self,
+        status: MachineStatus,
+        last_seen: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> HeartbeatHealth {
         match (status, last_seen) {
             (MachineStatus::Running, Some(seen)) => {
                 let age = now - seen;
@@ -122,7 +133,9 @@ impl HealthPolicy {
         }
         match (problem, snapshot_at) {
             // A brand-new user has no backup during the first period: not yet a problem.
-            (Some("missing_pointer"), _) if now - machine_since <= self.backup_fresh => BackupFreshness::Unknown,
+            (Some("missing_pointer"), _) if now - machine_since <= self.backup_fresh => {
+                BackupFreshness::Unknown
+            }
             (Some(_), _) | (None, None) => BackupFreshness::Critical,
             (None, Some(at)) => {
                 let age = now - at;
@@ -149,10 +162,22 @@ mod tests {
         let p = HealthPolicy::default();
         let now = DateTime::UNIX_EPOCH + Duration::days(1);
         let at = |m: i64| Some(now - Duration::minutes(m));
-        assert_eq!(p.heartbeat(MachineStatus::Running, at(10), now), HeartbeatHealth::Ok);
-        assert_eq!(p.heartbeat(MachineStatus::Running, at(11), now), HeartbeatHealth::Late);
-        assert_eq!(p.heartbeat(MachineStatus::Running, at(16), now), HeartbeatHealth::Unreachable);
-        assert_eq!(p.heartbeat(MachineStatus::Provisioning, None, now), HeartbeatHealth::Unknown);
+        assert_eq!(
+            p.heartbeat(MachineStatus::Running, at(10), now),
+            HeartbeatHealth::Ok
+        );
+        assert_eq!(
+            p.heartbeat(MachineStatus::Running, at(11), now),
+            HeartbeatHealth::Late
+        );
+        assert_eq!(
+            p.heartbeat(MachineStatus::Running, at(16), now),
+            HeartbeatHealth::Unreachable
+        );
+        assert_eq!(
+            p.heartbeat(MachineStatus::Provisioning, None, now),
+            HeartbeatHealth::Unknown
+        );
     }
 
     #[test]
@@ -165,8 +190,23 @@ mod tests {
         assert_eq!(f(76), BackupFreshness::Aging);
         assert_eq!(f(121), BackupFreshness::Stale);
         assert_eq!(f(361), BackupFreshness::Critical);
-        assert_eq!(p.backup(true, None, Some("missing_object"), old, now), BackupFreshness::Critical);
-        assert_eq!(p.backup(true, None, Some("missing_pointer"), now - Duration::minutes(5), now), BackupFreshness::Unknown);
-        assert_eq!(p.backup(false, None, None, old, now), BackupFreshness::Unknown);
+        assert_eq!(
+            p.backup(true, None, Some("missing_object"), old, now),
+            BackupFreshness::Critical
+        );
+        assert_eq!(
+            p.backup(
+                true,
+                None,
+                Some("missing_pointer"),
+                now - Duration::minutes(5),
+                now
+            ),
+            BackupFreshness::Unknown
+        );
+        assert_eq!(
+            p.backup(false, None, None, old, now),
+            BackupFreshness::Unknown
+        );
     }
 }

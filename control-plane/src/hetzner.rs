@@ -11,8 +11,9 @@
 //!   - `create_server` is sent at most once once it may have reached Hetzner. A lost or unreadable
 //!     answer is [`ProviderError::Ambiguous`]: the caller must look the server up by its
 //!     `machine_id` label before creating again (Hetzner has no idempotency key). The only resends
-//!     are after a 429, which Hetzner does not process, and after a refused connection
-//!     (`reqwest::Error::is_connect`), which never carried a byte of the request.
+//!     are after a 429, which Hetzner does not process. Not even a "refused connection" is resent:
+//!     a pooled connection the server closed after reading the request can surface as a connect
+//!     error too, so that signal is not reliable enough to risk a second server.
 //!   - `get_server`, `list_servers` and `delete_server` are idempotent and are retried on ambiguous
 //!     outcomes, up to [`MAX_ATTEMPTS`] attempts with a short backoff on the injected clock.
 //!   - A 429 is never a failure: the call waits for budget and resends, and gives up with
@@ -56,7 +57,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.hetzner.cloud/v1";
 /// `control-plane.md` §9: provider HTTP timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(15 * 60);
-/// Attempts of an idempotent call (and of a create whose connection was refused).
+/// Attempts of an idempotent call.
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Wait before the second attempt; doubled before each later one.
 pub const RETRY_BACKOFF: Duration = Duration::from_millis(250);
@@ -139,7 +140,7 @@ impl Op {
 
     /// Whether sending the request twice has the same effect as sending it once.
     fn is_idempotent(self) -> bool {
-        true
+        !matches!(self, Self::CreateServer)
     }
 }
 
@@ -154,8 +155,6 @@ struct Reply {
 struct SendFailure {
     kind: AmbiguousKind,
     status: Option<u16>,
-    /// The connection was never established, so the request cannot have reached Hetzner.
-    before_send: bool,
 }
 
 impl SendFailure {
@@ -165,11 +164,7 @@ impl SendFailure {
         } else {
             AmbiguousKind::ConnectionLost
         };
-        Self {
-            kind,
-            status,
-            before_send: e.is_connect(),
-        }
+        Self { kind, status }
     }
 }
 
@@ -381,7 +376,7 @@ impl HetznerClient {
                 .acquire(clock, deadline)
                 .await
                 .map_err(|retry_at| ProviderError::RateLimited { retry_at })?;
-            let (error, before_send) = match self.send(method.clone(), url, body).await {
+            let error = match self.send(method.clone(), url, body).await {
                 Ok(reply) if reply.status == 429 => {
                     permit.observe(&reply.limits, Answer::RateLimited, clock.now());
                     // retry: Hetzner did not process a rate-limited request; the pacer now waits
@@ -398,17 +393,14 @@ impl HetznerClient {
                     if (200..300).contains(&reply.status) {
                         match parse(&reply.body) {
                             Some(value) => return Ok(value),
-                            None => (
-                                ProviderError::ambiguous(
-                                    AmbiguousKind::BadResponse,
-                                    Some(reply.status),
-                                ),
-                                false,
+                            None => ProviderError::ambiguous(
+                                AmbiguousKind::BadResponse,
+                                Some(reply.status),
                             ),
                         }
                     } else {
                         match errors::classify(reply.status, &reply.body) {
-                            Refusal::Failed(error) => (error, false),
+                            Refusal::Failed(error) => error,
                             // Handled above; kept total so a future change cannot turn a 429 into a failure.
                             Refusal::RateLimited => continue,
                         }
@@ -416,19 +408,18 @@ impl HetznerClient {
                 }
                 Err(failure) => {
                     drop(permit);
-                    (
-                        ProviderError::ambiguous(failure.kind, failure.status),
-                        failure.before_send,
-                    )
+                    ProviderError::ambiguous(failure.kind, failure.status)
                 }
             };
-            let may_resend = error.is_ambiguous() && (op.is_idempotent() || before_send);
+            let may_resend = error.is_ambiguous() && op.is_idempotent();
             if !may_resend || attempt >= MAX_ATTEMPTS {
                 return Err(error);
             }
-            // retry: idempotent, or the connection was refused before the request existed on the wire.
+            // retry: the call is idempotent. The backoff is real time, not the injected clock: it
+            // spaces out transport retries within one call, and a manual clock that nobody advances
+            // during the call would otherwise never wake it.
             tracing::debug!(op = op.as_str(), attempt, status = ?error.http_status(), outcome = error.metric_outcome(), "retrying hetzner call");
-            clock.sleep(RETRY_BACKOFF * 2u32.pow(attempt - 1)).await;
+            tokio::time::sleep(RETRY_BACKOFF * 2u32.pow(attempt - 1)).await;
             attempt += 1;
         }
     }
@@ -462,7 +453,6 @@ impl HetznerClient {
                 return Err(SendFailure {
                     kind: AmbiguousKind::BadResponse,
                     status: Some(status),
-                    before_send: false,
                 });
             }
             body.extend_from_slice(&chunk);

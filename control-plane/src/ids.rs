@@ -85,11 +85,14 @@ macro_rules! string_newtype {
     };
 }
 
-static CLERK_USER_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{3,256}$").unwrap());
-static HANDLE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,62}$").unwrap());
+static CLERK_USER_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{3,256}$").unwrap());
+static HANDLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,62}$").unwrap());
 static RUNTIME_SLOT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$").unwrap());
-static IMAGE_VERSION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9._+-]{1,128}$").unwrap());
+static IMAGE_VERSION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9._+-]{1,128}$").unwrap());
 
 string_newtype!(
     /// The owner of a machine: a Clerk user id, `^[A-Za-z0-9_-]{3,256}$`.
@@ -148,7 +151,9 @@ impl MachineId {
         self.0
     }
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {
-        Uuid::parse_str(value).map(Self).map_err(|_| InvalidValue::MachineId)
+        Uuid::parse_str(value)
+            .map(Self)
+            .map_err(|_| InvalidValue::MachineId)
     }
     /// First 8 hex digits, used to name replacement servers (`matrix-<handle>-<8 hex>`).
     pub fn short(&self) -> String {
@@ -182,7 +187,11 @@ impl HetznerServerId {
     pub const MAX: i64 = (1 << 53) - 1;
 
     pub fn new(id: i64) -> Result<Self, InvalidValue> {
-        if (1..=Self::MAX).contains(&id) { Ok(Self(id)) } else { Err(InvalidValue::HetznerServerId) }
+        if (1..=Self::MAX).contains(&id) {
+            Ok(Self(id))
+        } else {
+            Err(InvalidValue::HetznerServerId)
+        }
     }
     pub fn get(&self) -> i64 {
         self.0
@@ -212,7 +221,11 @@ pub struct PublicIpv4(Ipv4Addr);
 
 impl PublicIpv4 {
     pub fn new(addr: Ipv4Addr) -> Result<Self, InvalidValue> {
-        if is_public_ipv4(addr) { Ok(Self(addr)) } else { Err(InvalidValue::PublicIpv4) }
+        if is_public_ipv4(addr) {
+            Ok(Self(addr))
+        } else {
+            Err(InvalidValue::PublicIpv4)
+        }
     }
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {
         // `Ipv4Addr::from_str` already rejects leading zeros, octal and shorthand forms.
@@ -247,7 +260,11 @@ pub struct PublicIpv6(Ipv6Addr);
 
 impl PublicIpv6 {
     pub fn new(addr: Ipv6Addr) -> Result<Self, InvalidValue> {
-        if is_public_ipv6(addr) { Ok(Self(addr)) } else { Err(InvalidValue::PublicIpv6) }
+        if is_public_ipv6(addr) {
+            Ok(Self(addr))
+        } else {
+            Err(InvalidValue::PublicIpv6)
+        }
     }
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {
         let addr = Ipv6Addr::from_str(value).map_err(|_| InvalidValue::PublicIpv6)?;
@@ -319,7 +336,16 @@ mod tests {
         for ok in ["primary", "a", "a1", "dev-box", "x".repeat(32).as_str()] {
             assert!(RuntimeSlot::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "a-", "A", "a_b", "x".repeat(33).as_str(), "a/b", "a..b"] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "x".repeat(33).as_str(),
+            "a/b",
+            "a..b",
+        ] {
             assert!(RuntimeSlot::parse(bad).is_err(), "{bad}");
         }
     }
@@ -327,9 +353,22 @@ mod tests {
     #[test]
     fn public_ipv4_rejects_every_non_routable_range() {
         for bad in [
-            "10.0.0.1", "172.16.5.4", "192.168.1.1", "127.0.0.1", "169.254.1.1", "100.64.0.1",
-            "0.0.0.0", "255.255.255.255", "224.0.0.1", "192.0.2.1", "198.18.0.1", "240.0.0.1",
-            "192.0.0.8", "01.2.3.4", "1.2.3", "::1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "192.0.0.8",
+            "01.2.3.4",
+            "1.2.3",
+            "::1",
         ] {
             assert!(PublicIpv4::parse(bad).is_err(), "{bad}");
         }

@@ -71,8 +71,17 @@ impl Metrics {
 
     /// `provider` is `hetzner` or `r2`; `outcome` one of `ok`, `not_found`, `definitive`, `ambiguous`,
     /// `rate_limited`, `error`.
-    pub fn provider_call(&self, provider: &'static str, operation: &'static str, outcome: &'static str) {
-        self.with(|c| *c.provider_calls.entry((provider, operation, outcome)).or_default() += 1);
+    pub fn provider_call(
+        &self,
+        provider: &'static str,
+        operation: &'static str,
+        outcome: &'static str,
+    ) {
+        self.with(|c| {
+            *c.provider_calls
+                .entry((provider, operation, outcome))
+                .or_default() += 1
+        });
     }
 
     pub fn provision_failure(&self, code: FailureCode) {
@@ -82,7 +91,10 @@ impl Metrics {
     pub fn reconciler_run(&self, task: &'static str, result: &'static str, elapsed: Duration) {
         self.with(|c| {
             *c.reconciler_runs.entry((task, result)).or_default() += 1;
-            c.reconciler_durations.entry(task).or_default().observe(elapsed.as_secs_f64());
+            c.reconciler_durations
+                .entry(task)
+                .or_default()
+                .observe(elapsed.as_secs_f64());
         });
     }
 
@@ -94,21 +106,47 @@ impl Metrics {
     /// Total provider calls recorded with this provider and outcome (for tests and the sim).
     pub fn provider_calls_total(&self, provider: &str, outcome: &str) -> u64 {
         self.with(|c| {
-            c.provider_calls.iter().filter(|((p, _, o), _)| *p == provider && *o == outcome).map(|(_, n)| n).sum()
+            c.provider_calls
+                .iter()
+                .filter(|((p, _, o), _)| *p == provider && *o == outcome)
+                .map(|(_, n)| n)
+                .sum()
         })
     }
 
     pub fn render(&self, fleet: &FleetGauges) -> String {
         let mut out = String::new();
-        let gauge = |out: &mut String, name: &str, help: &str, label: &str, values: &BTreeMap<String, i64>| {
+        let gauge = |out: &mut String,
+                     name: &str,
+                     help: &str,
+                     label: &str,
+                     values: &BTreeMap<String, i64>| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
             for (k, v) in values {
                 let _ = writeln!(out, "{name}{{{label}=\"{k}\"}} {v}");
             }
         };
-        gauge(&mut out, "matrix_machines", "Machines by status (live rows; deleted counts retired rows too).", "status", &fleet.by_status);
-        gauge(&mut out, "matrix_machines_heartbeat", "Live machines by heartbeat health.", "health", &fleet.by_heartbeat);
-        gauge(&mut out, "matrix_machines_backup", "Live machines by backup freshness.", "freshness", &fleet.by_backup);
+        gauge(
+            &mut out,
+            "matrix_machines",
+            "Machines by status (live rows; deleted counts retired rows too).",
+            "status",
+            &fleet.by_status,
+        );
+        gauge(
+            &mut out,
+            "matrix_machines_heartbeat",
+            "Live machines by heartbeat health.",
+            "health",
+            &fleet.by_heartbeat,
+        );
+        gauge(
+            &mut out,
+            "matrix_machines_backup",
+            "Live machines by backup freshness.",
+            "freshness",
+            &fleet.by_backup,
+        );
         let _ = writeln!(
             out,
             "# HELP matrix_deletion_queue_pending Provider deletions not yet done.\n# TYPE matrix_deletion_queue_pending gauge\nmatrix_deletion_queue_pending {}",

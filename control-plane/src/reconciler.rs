@@ -47,7 +47,10 @@ pub struct TaskStatus {
 
 impl TaskStatus {
     pub fn skipped() -> Self {
-        Self { skipped: true, ..Self::default() }
+        Self {
+            skipped: true,
+            ..Self::default()
+        }
     }
     pub fn error(&mut self, e: impl std::fmt::Display) {
         // Error texts here come from our own error types (codes and contexts, never secrets).
@@ -84,7 +87,10 @@ pub struct Reconciler {
 
 impl Reconciler {
     pub fn new(app: App) -> Self {
-        Self { app, state: Arc::new(Mutex::new(ReconcilerState::default())) }
+        Self {
+            app,
+            state: Arc::new(Mutex::new(ReconcilerState::default())),
+        }
     }
 
     pub fn app(&self) -> &App {
@@ -115,7 +121,10 @@ impl Reconciler {
         run!("provision_steps", provision_steps::activate(app).await);
         run!("stale_rows", stale_rows::activate(app).await);
         run!("vps_meta", vps_meta::activate(app).await);
-        run!("orphan_sweep", orphan_sweep::activate(app, &mut state).await);
+        run!(
+            "orphan_sweep",
+            orphan_sweep::activate(app, &mut state).await
+        );
         run!("backup_scan", backup_scan::activate(app).await);
         run!("heartbeat_health", heartbeat_health::activate(app).await);
         // Last, so that whatever this pass queued (stale rows, orphans) is deleted in the same pass.
@@ -128,7 +137,15 @@ impl Reconciler {
         let _state = self.state.lock().await;
         let started = Instant::now();
         let status = provision_steps::activate(&self.app).await;
-        self.app.metrics.reconciler_run("provision_steps", if status.errors.is_empty() { "ok" } else { "error" }, started.elapsed());
+        self.app.metrics.reconciler_run(
+            "provision_steps",
+            if status.errors.is_empty() {
+                "ok"
+            } else {
+                "error"
+            },
+            started.elapsed(),
+        );
         status
     }
 

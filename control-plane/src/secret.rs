@@ -56,6 +56,9 @@ mod tests {
     #[test]
     fn secrets_never_print() {
         let s = Secret::new("hunter2");
-        assert_eq!(format!("{s} {s:?} {:?}", Some(&s)), "[redacted] Secret([redacted]) Some(Secret([redacted]))");
+        assert_eq!(
+            format!("{s} {s:?} {:?}", Some(&s)),
+            "[redacted] Secret([redacted]) Some(Secret([redacted]))"
+        );
     }
 }

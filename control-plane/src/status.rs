@@ -21,8 +21,13 @@ pub enum MachineStatus {
 }
 
 impl MachineStatus {
-    pub const ALL: [MachineStatus; 5] =
-        [Self::Provisioning, Self::Running, Self::Failed, Self::Recovering, Self::Deleted];
+    pub const ALL: [MachineStatus; 5] = [
+        Self::Provisioning,
+        Self::Running,
+        Self::Failed,
+        Self::Recovering,
+        Self::Deleted,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -133,7 +138,10 @@ pub fn check_transition(
     to: MachineStatus,
     via: Transition,
 ) -> Result<(), TransitionRefused> {
-    if TRANSITIONS.iter().any(|(f, t, v)| *f == from && *t == to && *v == via) {
+    if TRANSITIONS
+        .iter()
+        .any(|(f, t, v)| *f == from && *t == to && *v == via)
+    {
         Ok(())
     } else {
         Err(TransitionRefused { from, to, via })
@@ -229,7 +237,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn status() -> impl Strategy<Value = Option<MachineStatus>> {
-        prop_oneof![Just(None), proptest::sample::select(MachineStatus::ALL.to_vec()).prop_map(Some)]
+        prop_oneof![
+            Just(None),
+            proptest::sample::select(MachineStatus::ALL.to_vec()).prop_map(Some)
+        ]
     }
     fn via() -> impl Strategy<Value = Transition> {
         proptest::sample::select(vec![

@@ -42,7 +42,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { platform_secret: Some(PLATFORM_SECRET.into()), rate_limit: 3600, refill_per_second: 1.0, tweak: |_| {} }
+        Self {
+            platform_secret: Some(PLATFORM_SECRET.into()),
+            rate_limit: 3600,
+            refill_per_second: 1.0,
+            tweak: |_| {},
+        }
     }
 }
 
@@ -65,10 +70,14 @@ pub fn start_time() -> DateTime<Utc> {
 
 /// A fresh, migrated database on the shared cluster.
 pub async fn fresh_db() -> TestDatabase {
-    let cluster = PgCluster::shared().await.expect("postgres for tests (see README: install postgresql-15 or set MATRIX_SIM_DATABASE_URL)");
+    let cluster = PgCluster::shared().await.expect(
+        "postgres for tests (see README: install postgresql-15 or set MATRIX_SIM_DATABASE_URL)",
+    );
     cluster
         .database_from_template("matrix_cp_template", |url| async move {
-            let pool = store::connect(&url, 2).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let pool = store::connect(&url, 2)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             store::migrate(&pool).await?;
             pool.close().await;
             Ok(())
@@ -83,7 +92,10 @@ impl TestPlatform {
     }
 
     pub async fn start_with(opts: Options) -> Self {
-        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let clock = ManualClock::new(start_time());
         let fake_clock = clock.clone();
         let hetzner = FakeHetzner::start(FakeHetznerConfig {
@@ -114,7 +126,14 @@ impl TestPlatform {
             r2_access_key_id: Secret::new("AKIDTEST"),
             r2_secret_access_key: Secret::new(R2_SECRET),
         };
-        let app = server::build_app(pool, &providers, settings, Arc::new(clock.clone()), Arc::new(SeededIds::new(42))).unwrap();
+        let app = server::build_app(
+            pool,
+            &providers,
+            settings,
+            Arc::new(clock.clone()),
+            Arc::new(SeededIds::new(42)),
+        )
+        .unwrap();
         let reconciler = Reconciler::new(app.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(server::run(listener, app.clone(), false, async move {
@@ -127,7 +146,10 @@ impl TestPlatform {
             clock,
             hetzner,
             s3,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             db,
             shutdown: Some(tx),
             server: Some(server),
@@ -150,11 +172,17 @@ impl TestPlatform {
 
     /// A request with the platform secret.
     pub fn platform(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, self.url(path)).bearer_auth(PLATFORM_SECRET)
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(PLATFORM_SECRET)
     }
 
     pub async fn provision(&self, user: &str, handle: &str) -> Response {
-        self.platform(Method::POST, "/vps/provision").json(&json!({"clerkUserId": user, "handle": handle})).send().await.unwrap()
+        self.platform(Method::POST, "/vps/provision")
+            .json(&json!({"clerkUserId": user, "handle": handle}))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn provision_slot(&self, user: &str, handle: &str, slot: &str) -> Response {
@@ -166,25 +194,45 @@ impl TestPlatform {
     }
 
     pub async fn recover(&self, user: &str, allow_empty: bool) -> Response {
-        self.platform(Method::POST, "/vps/recover").json(&json!({"clerkUserId": user, "allowEmpty": allow_empty})).send().await.unwrap()
+        self.platform(Method::POST, "/vps/recover")
+            .json(&json!({"clerkUserId": user, "allowEmpty": allow_empty}))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn status(&self, machine_id: &str) -> Value {
-        let r = self.platform(Method::GET, &format!("/vps/{machine_id}/status")).send().await.unwrap();
+        let r = self
+            .platform(Method::GET, &format!("/vps/{machine_id}/status"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "status of {machine_id}");
         r.json().await.unwrap()
     }
 
     pub async fn status_code(&self, machine_id: &str) -> u16 {
-        self.platform(Method::GET, &format!("/vps/{machine_id}/status")).send().await.unwrap().status().as_u16()
+        self.platform(Method::GET, &format!("/vps/{machine_id}/status"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 
     pub async fn delete(&self, machine_id: &str) -> Response {
-        self.platform(Method::DELETE, &format!("/vps/{machine_id}")).send().await.unwrap()
+        self.platform(Method::DELETE, &format!("/vps/{machine_id}"))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn events(&self, machine_id: &str) -> Vec<Value> {
-        let r = self.platform(Method::GET, &format!("/vps/{machine_id}/events")).send().await.unwrap();
+        let r = self
+            .platform(Method::GET, &format!("/vps/{machine_id}/events"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let body: Value = r.json().await.unwrap();
         body["events"].as_array().unwrap().clone()
@@ -192,7 +240,9 @@ impl TestPlatform {
 
     /// The server is gone at the provider, or on its way (`deleting`).
     pub fn server_gone(&self, id: i64) -> bool {
-        self.hetzner.server(id).is_none_or(|s| s.status == ServerStatus::Deleting)
+        self.hetzner
+            .server(id)
+            .is_none_or(|s| s.status == ServerStatus::Deleting)
     }
 
     /// The server exists and is not being deleted.
@@ -210,7 +260,11 @@ impl TestPlatform {
 
     /// The servers the fake holds for a machine id label.
     pub fn servers_of(&self, machine_id: &str) -> Vec<FakeServer> {
-        self.hetzner.servers().into_iter().filter(|s| s.labels.get("machine_id").map(String::as_str) == Some(machine_id)).collect()
+        self.hetzner
+            .servers()
+            .into_iter()
+            .filter(|s| s.labels.get("machine_id").map(String::as_str) == Some(machine_id))
+            .collect()
     }
 
     /// Registers the way a booted host would: from the cloud-init the provider received.
@@ -222,7 +276,13 @@ impl TestPlatform {
             "publicIPv4": server.ipv4.to_string(),
             "imageVersion": env["MATRIX_IMAGE_VERSION"],
         });
-        self.http.post(&env["MATRIX_REGISTER_URL"]).bearer_auth(&env["MATRIX_REGISTRATION_TOKEN"]).json(&body).send().await.unwrap()
+        self.http
+            .post(&env["MATRIX_REGISTER_URL"])
+            .bearer_auth(&env["MATRIX_REGISTRATION_TOKEN"])
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Provisions and registers a machine; returns its id and server.
@@ -252,18 +312,27 @@ impl TestPlatform {
     /// Puts a valid backup in S3 for `user` (primary slot): a snapshot and the `latest` pointer.
     pub fn seed_backup(&self, user: &str, at: DateTime<Utc>, body: &[u8]) -> String {
         let rel = format!("system/db/snapshots/{}.dump", at.format("%Y-%m-%dT%H%MZ"));
-        self.s3.put(BUCKET, &format!("matrixos-sync/{user}/{rel}"), body.to_vec());
-        self.s3.put(BUCKET, &format!("matrixos-sync/{user}/system/db/latest"), format!("{rel}\n").into_bytes());
+        self.s3.put(
+            BUCKET,
+            &format!("matrixos-sync/{user}/{rel}"),
+            body.to_vec(),
+        );
+        self.s3.put(
+            BUCKET,
+            &format!("matrixos-sync/{user}/system/db/latest"),
+            format!("{rel}\n").into_bytes(),
+        );
         rel
     }
 
     /// Raw row columns, for assertions a response does not show.
     pub async fn row(&self, machine_id: &str) -> Value {
-        let row: (Value,) = sqlx::query_as("SELECT to_jsonb(m) FROM user_machines m WHERE machine_id = $1::uuid")
-            .bind(machine_id)
-            .fetch_one(&self.app.db)
-            .await
-            .unwrap();
+        let row: (Value,) =
+            sqlx::query_as("SELECT to_jsonb(m) FROM user_machines m WHERE machine_id = $1::uuid")
+                .bind(machine_id)
+                .fetch_one(&self.app.db)
+                .await
+                .unwrap();
         row.0
     }
 

@@ -14,7 +14,9 @@ where
     loop {
         match check().await {
             Ok(v) => return v,
-            Err(reason) if started.elapsed() >= limit => panic!("timed out after {limit:?} waiting for {what}: {reason}"),
+            Err(reason) if started.elapsed() >= limit => {
+                panic!("timed out after {limit:?} waiting for {what}: {reason}")
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }

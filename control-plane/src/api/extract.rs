@@ -33,7 +33,11 @@ where
 
 fn json_rejection(rejection: JsonRejection) -> Error {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return Error::new(ErrorKind::PayloadTooLarge, msg::TOO_LARGE, "body over the limit");
+        return Error::new(
+            ErrorKind::PayloadTooLarge,
+            msg::TOO_LARGE,
+            "body over the limit",
+        );
     }
     // The rejection text is for the log only (it may quote input).
     Error::invalid(format!("json body rejected: {}", rejection.status()))
@@ -46,8 +50,12 @@ impl<S: Send + Sync> FromRequestParts<S> for MachineIdPath {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state).await.map_err(|_| Error::invalid("machine id path"))?;
-        MachineId::parse(&raw).map(Self).map_err(|_| Error::invalid("machine id is not a UUID"))
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::invalid("machine id path"))?;
+        MachineId::parse(&raw)
+            .map(Self)
+            .map_err(|_| Error::invalid("machine id is not a UUID"))
     }
 }
 

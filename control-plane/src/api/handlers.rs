@@ -12,7 +12,10 @@ use super::auth::{BearerToken, PlatformAuth};
 use super::extract::{ApiJson, ApiQuery, MachineIdPath};
 use super::types::*;
 use crate::app::queries::{self, MachineView, RouteDecision};
-use crate::app::{delete as delete_flow, heartbeat as heartbeat_flow, provision as provision_flow, recover as recover_flow, register as register_flow};
+use crate::app::{
+    delete as delete_flow, heartbeat as heartbeat_flow, provision as provision_flow,
+    recover as recover_flow, register as register_flow,
+};
 use crate::error::{Error, Result};
 use crate::health::{BackupFreshness, HeartbeatHealth};
 use crate::ids::{ClerkUserId, RuntimeSlot};
@@ -28,22 +31,42 @@ pub async fn health() -> Json<serde_json::Value> {
 pub async fn metrics(State(s): State<ApiState>) -> Result<Response> {
     let summary = queries::summary(&s.app).await?;
     let pending = deletion_pending_servers(&s.app.db).await?.len() as i64;
-    let mut gauges = FleetGauges { deletion_queue_pending: pending, ..FleetGauges::default() };
+    let mut gauges = FleetGauges {
+        deletion_queue_pending: pending,
+        ..FleetGauges::default()
+    };
     // Every label value appears, zero or not, so dashboards never see a series vanish.
     for st in MachineStatus::ALL.iter().filter(|s| s.is_live()) {
-        gauges.by_status.insert(st.as_str().into(), *summary.by_status.get(st.as_str()).unwrap_or(&0));
+        gauges.by_status.insert(
+            st.as_str().into(),
+            *summary.by_status.get(st.as_str()).unwrap_or(&0),
+        );
     }
     for h in HeartbeatHealth::ALL {
-        gauges.by_heartbeat.insert(h.as_str().into(), *summary.by_heartbeat.get(h.as_str()).unwrap_or(&0));
+        gauges.by_heartbeat.insert(
+            h.as_str().into(),
+            *summary.by_heartbeat.get(h.as_str()).unwrap_or(&0),
+        );
     }
     for b in BackupFreshness::ALL {
-        gauges.by_backup.insert(b.as_str().into(), *summary.by_backup.get(b.as_str()).unwrap_or(&0));
+        gauges.by_backup.insert(
+            b.as_str().into(),
+            *summary.by_backup.get(b.as_str()).unwrap_or(&0),
+        );
     }
     let body = s.app.metrics.render(&gauges);
-    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response())
 }
 
-pub async fn provision(_: PlatformAuth, State(s): State<ApiState>, ApiJson(body): ApiJson<ProvisionRequest>) -> Result<Response> {
+pub async fn provision(
+    _: PlatformAuth,
+    State(s): State<ApiState>,
+    ApiJson(body): ApiJson<ProvisionRequest>,
+) -> Result<Response> {
     let req = provision_flow::ProvisionRequest {
         clerk_user_id: body.clerk_user_id,
         handle: body.handle,
@@ -51,10 +74,22 @@ pub async fn provision(_: PlatformAuth, State(s): State<ApiState>, ApiJson(body)
     };
     let out = provision_flow::provision(&s.app, &req).await?;
     let eta = s.app.settings.provision_eta.as_secs();
-    Ok((StatusCode::ACCEPTED, Json(ProvisionResponse { machine_id: out.machine_id, status: out.status, eta_seconds: eta })).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ProvisionResponse {
+            machine_id: out.machine_id,
+            status: out.status,
+            eta_seconds: eta,
+        }),
+    )
+        .into_response())
 }
 
-pub async fn register(BearerToken(token): BearerToken, State(s): State<ApiState>, ApiJson(body): ApiJson<RegisterRequest>) -> Result<Json<RegisterResponse>> {
+pub async fn register(
+    BearerToken(token): BearerToken,
+    State(s): State<ApiState>,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<Json<RegisterResponse>> {
     let req = register_flow::RegisterRequest {
         machine_id: body.machine_id,
         hetzner_server_id: body.hetzner_server_id,
@@ -63,25 +98,52 @@ pub async fn register(BearerToken(token): BearerToken, State(s): State<ApiState>
         image_version: body.image_version,
     };
     let out = register_flow::register(&s.app, &token, &req).await?;
-    let warnings = if out.vps_meta_written { Vec::new() } else { vec!["vps_meta_persistence_failed".to_owned()] };
-    Ok(Json(RegisterResponse { registered: true, status: MachineStatus::Running, warnings }))
+    let warnings = if out.vps_meta_written {
+        Vec::new()
+    } else {
+        vec!["vps_meta_persistence_failed".to_owned()]
+    };
+    Ok(Json(RegisterResponse {
+        registered: true,
+        status: MachineStatus::Running,
+        warnings,
+    }))
 }
 
-pub async fn heartbeat(BearerToken(token): BearerToken, State(s): State<ApiState>, ApiJson(body): ApiJson<HeartbeatRequest>) -> Result<Json<HeartbeatResponse>> {
-    if body.last_backup.as_ref().is_some_and(|b| b.key.len() > 512 || b.size_bytes < 0) {
+pub async fn heartbeat(
+    BearerToken(token): BearerToken,
+    State(s): State<ApiState>,
+    ApiJson(body): ApiJson<HeartbeatRequest>,
+) -> Result<Json<HeartbeatResponse>> {
+    if body
+        .last_backup
+        .as_ref()
+        .is_some_and(|b| b.key.len() > 512 || b.size_bytes < 0)
+    {
         return Err(Error::invalid("heartbeat backup report out of range"));
     }
     let req = heartbeat_flow::HeartbeatRequest {
         machine_id: body.machine_id,
         image_version: body.image_version,
         healthy: body.healthy,
-        last_backup: body.last_backup.map(|b| heartbeat_flow::ReportedBackup { key: b.key, at: b.at, size_bytes: b.size_bytes }),
+        last_backup: body.last_backup.map(|b| heartbeat_flow::ReportedBackup {
+            key: b.key,
+            at: b.at,
+            size_bytes: b.size_bytes,
+        }),
     };
     heartbeat_flow::heartbeat(&s.app, &token, &req).await?;
-    Ok(Json(HeartbeatResponse { ok: true, next_heartbeat_seconds: s.app.settings.heartbeat_interval.as_secs() }))
+    Ok(Json(HeartbeatResponse {
+        ok: true,
+        next_heartbeat_seconds: s.app.settings.heartbeat_interval.as_secs(),
+    }))
 }
 
-pub async fn recover(_: PlatformAuth, State(s): State<ApiState>, ApiJson(body): ApiJson<RecoverRequest>) -> Result<Response> {
+pub async fn recover(
+    _: PlatformAuth,
+    State(s): State<ApiState>,
+    ApiJson(body): ApiJson<RecoverRequest>,
+) -> Result<Response> {
     let req = recover_flow::RecoverRequest {
         clerk_user_id: body.clerk_user_id,
         runtime_slot: body.runtime_slot.unwrap_or_default(),
@@ -98,13 +160,27 @@ pub async fn recover(_: PlatformAuth, State(s): State<ApiState>, ApiJson(body): 
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-pub async fn status(_: PlatformAuth, State(s): State<ApiState>, MachineIdPath(id): MachineIdPath) -> Result<Json<MachineStatusResponse>> {
-    Ok(Json(machine_view(queries::machine_status(&s.app, id).await?)))
+pub async fn status(
+    _: PlatformAuth,
+    State(s): State<ApiState>,
+    MachineIdPath(id): MachineIdPath,
+) -> Result<Json<MachineStatusResponse>> {
+    Ok(Json(machine_view(
+        queries::machine_status(&s.app, id).await?,
+    )))
 }
 
-pub async fn delete(_: PlatformAuth, State(s): State<ApiState>, MachineIdPath(id): MachineIdPath) -> Result<Json<DeleteResponse>> {
+pub async fn delete(
+    _: PlatformAuth,
+    State(s): State<ApiState>,
+    MachineIdPath(id): MachineIdPath,
+) -> Result<Json<DeleteResponse>> {
     delete_flow::delete(&s.app, id).await?;
-    Ok(Json(DeleteResponse { deleted: true, machine_id: id, status: MachineStatus::Deleted }))
+    Ok(Json(DeleteResponse {
+        deleted: true,
+        machine_id: id,
+        status: MachineStatus::Deleted,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,7 +189,12 @@ pub struct EventsQuery {
     limit: Option<i64>,
 }
 
-pub async fn events(_: PlatformAuth, State(s): State<ApiState>, MachineIdPath(id): MachineIdPath, ApiQuery(q): ApiQuery<EventsQuery>) -> Result<Json<EventsResponse>> {
+pub async fn events(
+    _: PlatformAuth,
+    State(s): State<ApiState>,
+    MachineIdPath(id): MachineIdPath,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> Result<Json<EventsResponse>> {
     let limit = q.limit.unwrap_or(200);
     if !(1..=1000).contains(&limit) {
         return Err(Error::invalid("events limit out of range"));
@@ -135,7 +216,10 @@ pub async fn events(_: PlatformAuth, State(s): State<ApiState>, MachineIdPath(id
             related_machine_id: e.related_machine_id.map(crate::ids::MachineId::from_uuid),
         })
         .collect();
-    Ok(Json(EventsResponse { machine_id: id, events }))
+    Ok(Json(EventsResponse {
+        machine_id: id,
+        events,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,14 +238,22 @@ pub struct FleetParams {
 /// Comma-separated list whose every item must satisfy `valid`.
 fn list(raw: Option<String>, valid: impl Fn(&str) -> bool) -> Result<Option<Vec<String>>> {
     let Some(raw) = raw else { return Ok(None) };
-    let items: Vec<String> = raw.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    let items: Vec<String> = raw
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
     if items.is_empty() || items.len() > 10 || !items.iter().all(|i| valid(i)) {
         return Err(Error::invalid("fleet filter"));
     }
     Ok(Some(items))
 }
 
-pub async fn fleet(_: PlatformAuth, State(s): State<ApiState>, ApiQuery(p): ApiQuery<FleetParams>) -> Result<Json<FleetResponse>> {
+pub async fn fleet(
+    _: PlatformAuth,
+    State(s): State<ApiState>,
+    ApiQuery(p): ApiQuery<FleetParams>,
+) -> Result<Json<FleetResponse>> {
     let page = p.page.unwrap_or(1);
     let per_page = p.per_page.unwrap_or(100);
     if !(1..=100_000).contains(&page) || !(1..=1000).contains(&per_page) {
@@ -206,7 +298,11 @@ pub struct RouteParams {
     runtime_slot: Option<String>,
 }
 
-pub async fn route(_: PlatformAuth, State(s): State<ApiState>, ApiQuery(p): ApiQuery<RouteParams>) -> Result<Json<RouteResponse>> {
+pub async fn route(
+    _: PlatformAuth,
+    State(s): State<ApiState>,
+    ApiQuery(p): ApiQuery<RouteParams>,
+) -> Result<Json<RouteResponse>> {
     let user = ClerkUserId::parse(&p.clerk_user_id).map_err(|_| Error::invalid("route user"))?;
     let slot = match p.runtime_slot {
         Some(s) => RuntimeSlot::parse(&s).map_err(|_| Error::invalid("route slot"))?,
@@ -224,18 +320,35 @@ pub async fn route(_: PlatformAuth, State(s): State<ApiState>, ApiQuery(p): ApiQ
         reason: None,
     };
     match decision {
-        RouteDecision::Machine { machine_id, ipv4, ipv6 } => {
+        RouteDecision::Machine {
+            machine_id,
+            ipv4,
+            ipv6,
+        } => {
             out.routable = true;
             out.via = Some("machine".into());
             out.machine_id = Some(machine_id);
-            out.target = Some(RouteTarget { machine_id, public_ipv4: ipv4, public_ipv6: ipv6 });
+            out.target = Some(RouteTarget {
+                machine_id,
+                public_ipv4: ipv4,
+                public_ipv6: ipv6,
+            });
         }
-        RouteDecision::PreviousServer { machine_id, replacement, ipv4, ipv6 } => {
+        RouteDecision::PreviousServer {
+            machine_id,
+            replacement,
+            ipv4,
+            ipv6,
+        } => {
             out.routable = true;
             out.via = Some("previous_server".into());
             out.machine_id = Some(replacement);
             out.replacement_machine_id = Some(replacement);
-            out.target = Some(RouteTarget { machine_id, public_ipv4: ipv4, public_ipv6: ipv6 });
+            out.target = Some(RouteTarget {
+                machine_id,
+                public_ipv4: ipv4,
+                public_ipv6: ipv6,
+            });
         }
         RouteDecision::Unroutable { reason, machine_id } => {
             out.machine_id = machine_id;
@@ -267,7 +380,10 @@ pub fn machine_view(v: MachineView) -> MachineStatusResponse {
             freshness: v.backup,
             key: o.as_ref().and_then(|o| o.latest_key.clone()),
             snapshot_at: o.as_ref().and_then(|o| o.snapshot_at),
-            age_seconds: o.as_ref().and_then(|o| o.snapshot_at).map(|t| (v.now - t).num_seconds()),
+            age_seconds: o
+                .as_ref()
+                .and_then(|o| o.snapshot_at)
+                .map(|t| (v.now - t).num_seconds()),
             size_bytes: o.as_ref().and_then(|o| o.size_bytes),
             problem: o.as_ref().and_then(|o| o.problem.clone()),
             checked_at: o.as_ref().map(|o| o.checked_at),

@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::health::{BackupFreshness, HeartbeatHealth};
-use crate::ids::{ClerkUserId, Handle, HetznerServerId, ImageVersion, MachineId, PublicIpv4, PublicIpv6, RuntimeSlot};
+use crate::ids::{
+    ClerkUserId, Handle, HetznerServerId, ImageVersion, MachineId, PublicIpv4, PublicIpv6,
+    RuntimeSlot,
+};
 use crate::status::{FailureCode, MachineStatus};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -80,7 +80,13 @@ fn step_backoff(attempts: i32) -> Duration {
 
 /// Runs the step for a row this caller already claimed with `claim`. `token` is the plaintext
 /// registration token whose hash the row already holds (fresh from the insert), if the caller has it.
-pub async fn create_server_step(app: &App, row: Machine, claim: Uuid, token: Option<Secret>, actor: Actor) -> Result<StepOutcome> {
+pub async fn create_server_step(
+    app: &App,
+    row: Machine,
+    claim: Uuid,
+    token: Option<Secret>,
+    actor: Actor,
+) -> Result<StepOutcome> {
     if row.pending_step.is_none() || row.claim_id != Some(claim) {
         return Ok(StepOutcome::Skipped);
     }
@@ -100,8 +106,18 @@ pub async fn create_server_step(app: &App, row: Machine, claim: Uuid, token: Opt
         Some(t) => t,
         None => {
             let t = app.new_token();
-            let expires = app.now() + Duration::from_std(app.settings.registration_ttl).unwrap_or(Duration::minutes(15));
-            if !machines::machine_set_token(&app.db, row.machine_id, claim, &sha256_hex(t.expose()), expires).await? {
+            let expires = app.now()
+                + Duration::from_std(app.settings.registration_ttl)
+                    .unwrap_or(Duration::minutes(15));
+            if !machines::machine_set_token(
+                &app.db,
+                row.machine_id,
+                claim,
+                &sha256_hex(t.expose()),
+                expires,
+            )
+            .await?
+            {
                 return Ok(StepOutcome::Skipped);
             }
             t
@@ -125,7 +141,9 @@ pub async fn create_server_step(app: &App, row: Machine, claim: Uuid, token: Opt
             warn!(machine_id = %row.machine_id, size, limit, "user_data over the limit; no provider call made");
             return fail(app, &row, claim, FailureCode::UserDataTooLarge, actor).await;
         }
-        Err(RenderError::UnsafeValue) => return Err(Error::internal("cloud-init value cannot be rendered")),
+        Err(RenderError::UnsafeValue) => {
+            return Err(Error::internal("cloud-init value cannot be rendered"));
+        }
     };
 
     // Step 3 — the provider call, no transaction open.
@@ -138,7 +156,11 @@ pub async fn create_server_step(app: &App, row: Machine, claim: Uuid, token: Opt
         labels: server_labels(app, &row),
     };
     let mut outcome = app.hetzner.create_server(&request).await;
-    if let Err(ProviderError::Definitive { kind: DefinitiveKind::Conflict, code, .. }) = &outcome
+    if let Err(ProviderError::Definitive {
+        kind: DefinitiveKind::Conflict,
+        code,
+        ..
+    }) = &outcome
         && code == "uniqueness_error"
     {
         // The name is taken (Hetzner names are unique per project): an earlier row's server that is
@@ -157,10 +179,26 @@ pub async fn create_server_step(app: &App, row: Machine, claim: Uuid, token: Opt
 }
 
 /// Step 4 — persist. When the row was deleted meanwhile (claim lost), the server is unwanted: queue it.
-async fn record(app: &App, row: &Machine, claim: Uuid, server: Server, actor: Actor, kind: &'static str) -> Result<StepOutcome> {
+async fn record(
+    app: &App,
+    row: &Machine,
+    claim: Uuid,
+    server: Server,
+    actor: Actor,
+    kind: &'static str,
+) -> Result<StepOutcome> {
     let now = app.now();
     let mut txn = app.db.begin().await?;
-    let kept = machine_set_server(&mut *txn, row.machine_id, claim, server.id, server.public_ipv4, server.public_ipv6, now).await?;
+    let kept = machine_set_server(
+        &mut *txn,
+        row.machine_id,
+        claim,
+        server.id,
+        server.public_ipv4,
+        server.public_ipv6,
+        now,
+    )
+    .await?;
     if kept {
         event_append(
             &mut *txn,
@@ -179,10 +217,21 @@ async fn record(app: &App, row: &Machine, claim: Uuid, server: Server, actor: Ac
         )
         .await?;
     } else {
-        deletions::deletion_enqueue(&mut *txn, server.id, Some(row.machine_id), "unwanted_after_create", now).await?;
+        deletions::deletion_enqueue(
+            &mut *txn,
+            server.id,
+            Some(row.machine_id),
+            "unwanted_after_create",
+            now,
+        )
+        .await?;
     }
     txn.commit().await?;
-    Ok(if kept { StepOutcome::Created(Box::new(server)) } else { StepOutcome::Skipped })
+    Ok(if kept {
+        StepOutcome::Created(Box::new(server))
+    } else {
+        StepOutcome::Skipped
+    })
 }
 
 async fn defer(app: &App, row: &Machine, claim: Uuid, e: &ProviderError) -> Result<StepOutcome> {
@@ -191,11 +240,24 @@ async fn defer(app: &App, row: &Machine, claim: Uuid, e: &ProviderError) -> Resu
         _ => app.now() + step_backoff(row.step_attempts),
     };
     info!(machine_id = %row.machine_id, error = ?e, "server create outcome unknown or deferred; will retry");
-    machines::machine_release_claim(&app.db, row.machine_id, claim, Some(next), !matches!(e, ProviderError::RateLimited { .. })).await?;
+    machines::machine_release_claim(
+        &app.db,
+        row.machine_id,
+        claim,
+        Some(next),
+        !matches!(e, ProviderError::RateLimited { .. }),
+    )
+    .await?;
     Ok(StepOutcome::Deferred)
 }
 
-async fn fail(app: &App, row: &Machine, claim: Uuid, code: FailureCode, actor: Actor) -> Result<StepOutcome> {
+async fn fail(
+    app: &App,
+    row: &Machine,
+    claim: Uuid,
+    code: FailureCode,
+    actor: Actor,
+) -> Result<StepOutcome> {
     fail_or_rollback(app, row, claim, code, &[], actor).await?;
     Ok(StepOutcome::Failed(code))
 }
@@ -218,7 +280,14 @@ pub async fn fail_or_rollback(
     let mut txn = app.db.begin().await?;
     if machines::machine_fail(&mut txn, row.machine_id, code, now).await? {
         for server in queue {
-            deletions::deletion_enqueue(&mut *txn, *server, Some(row.machine_id), code.as_str(), now).await?;
+            deletions::deletion_enqueue(
+                &mut *txn,
+                *server,
+                Some(row.machine_id),
+                code.as_str(),
+                now,
+            )
+            .await?;
         }
         event_append(
             &mut *txn,
@@ -247,7 +316,9 @@ pub async fn fail_or_rollback(
 /// Claims a row's pending step and runs it (reconciler and retried provisions).
 pub async fn create_server_resume(app: &App, row: &Machine, actor: Actor) -> Result<StepOutcome> {
     let claim = app.new_claim();
-    let Some(claimed) = machines::machine_claim(&app.db, row.machine_id, claim, app.now(), app.claim_ttl()).await? else {
+    let Some(claimed) =
+        machines::machine_claim(&app.db, row.machine_id, claim, app.now(), app.claim_ttl()).await?
+    else {
         return Ok(StepOutcome::Skipped);
     };
     if claimed.pending_step.is_none() {

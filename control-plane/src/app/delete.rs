@@ -21,18 +21,30 @@ use crate::store::machines;
 pub async fn delete(app: &App, machine_id: MachineId) -> Result<()> {
     let now = app.now();
     let mut txn = app.db.begin().await?;
-    let row = machines::machine_get_for_update(&mut txn, machine_id).await?.ok_or_else(|| Error::not_found("delete: unknown machine"))?;
+    let row = machines::machine_get_for_update(&mut txn, machine_id)
+        .await?
+        .ok_or_else(|| Error::not_found("delete: unknown machine"))?;
     if !row.is_live() {
         return Err(Error::not_found("delete: already deleted"));
     }
     if row.claim_active(now) {
-        return Err(Error::conflict(msg::BUSY, "delete: a provider step holds the row"));
+        return Err(Error::conflict(
+            msg::BUSY,
+            "delete: a provider step holds the row",
+        ));
     }
     if !machines::machine_delete(&mut txn, machine_id, row.status, now).await? {
-        return Err(Error::conflict(msg::NOT_ALLOWED, "delete: row changed concurrently"));
+        return Err(Error::conflict(
+            msg::NOT_ALLOWED,
+            "delete: row changed concurrently",
+        ));
     }
     let old_server = row.recovery.as_ref().and_then(|r| r.old_server_id);
-    let mut servers: Vec<_> = row.hetzner_server_id.into_iter().chain(old_server).collect();
+    let mut servers: Vec<_> = row
+        .hetzner_server_id
+        .into_iter()
+        .chain(old_server)
+        .collect();
     for server in &servers {
         deletion_enqueue(&mut *txn, *server, Some(machine_id), "machine_deleted", now).await?;
     }
@@ -56,14 +68,21 @@ pub async fn delete(app: &App, machine_id: MachineId) -> Result<()> {
 
     if row.pending_step.is_some() {
         // The create may have happened with its response lost: find it by label.
-        match app.hetzner.list_servers(&format!("machine_id={machine_id}")).await {
+        match app
+            .hetzner
+            .list_servers(&format!("machine_id={machine_id}"))
+            .await
+        {
             Ok(found) => {
                 for server in found {
-                    deletion_enqueue(&app.db, server.id, Some(machine_id), "machine_deleted", now).await?;
+                    deletion_enqueue(&app.db, server.id, Some(machine_id), "machine_deleted", now)
+                        .await?;
                     servers.push(server.id);
                 }
             }
-            Err(e) => warn!(%machine_id, error = ?e, "label lookup after delete failed; the orphan sweep will catch strays"),
+            Err(e) => {
+                warn!(%machine_id, error = ?e, "label lookup after delete failed; the orphan sweep will catch strays")
+            }
         }
     }
     delete_servers_now(app, &servers).await;

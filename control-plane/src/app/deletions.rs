@@ -23,7 +23,8 @@ pub struct DeletionPass {
 pub async fn delete_servers_now(app: &App, servers: &[HetznerServerId]) -> DeletionPass {
     let ids: Vec<i64> = servers.iter().map(|s| s.get()).collect();
     let claim = app.new_claim();
-    match deletions::deletion_claim_servers(&app.db, &ids, claim, app.now(), app.claim_ttl()).await {
+    match deletions::deletion_claim_servers(&app.db, &ids, claim, app.now(), app.claim_ttl()).await
+    {
         Ok(entries) => execute(app, claim, entries).await,
         Err(e) => {
             warn!(error = %e, "could not claim deletions; the reconciler will retry");
@@ -35,14 +36,17 @@ pub async fn delete_servers_now(app: &App, servers: &[HetznerServerId]) -> Delet
 /// Claims up to `limit` due entries and executes them (reconciler).
 pub async fn delete_due(app: &App, limit: i64) -> Result<DeletionPass> {
     let claim = app.new_claim();
-    let entries = deletions::deletion_claim_due(&app.db, claim, app.now(), app.claim_ttl(), limit).await?;
+    let entries =
+        deletions::deletion_claim_due(&app.db, claim, app.now(), app.claim_ttl(), limit).await?;
     Ok(execute(app, claim, entries).await)
 }
 
 async fn execute(app: &App, claim: uuid::Uuid, entries: Vec<DeletionRecord>) -> DeletionPass {
     let mut pass = DeletionPass::default();
     for entry in entries {
-        let Ok(server) = HetznerServerId::new(entry.hetzner_server_id) else { continue };
+        let Ok(server) = HetznerServerId::new(entry.hetzner_server_id) else {
+            continue;
+        };
         let outcome = app.hetzner.delete_server(server).await;
         let now = app.now();
         let recorded = match outcome {
@@ -54,7 +58,14 @@ async fn execute(app: &App, claim: uuid::Uuid, entries: Vec<DeletionRecord>) -> 
             Err(e) => {
                 warn!(server_id = %server, attempts = entry.attempts + 1, error = ?e, "server delete failed; queued for retry");
                 pass.failed += 1;
-                deletions::deletion_mark_failed(&app.db, entry.id, claim, e.failure_code().as_str(), now).await
+                deletions::deletion_mark_failed(
+                    &app.db,
+                    entry.id,
+                    claim,
+                    e.failure_code().as_str(),
+                    now,
+                )
+                .await
             }
         };
         if let Err(e) = recorded {

@@ -78,7 +78,10 @@ pub async fn heartbeat(app: &App, token: &Secret, req: &HeartbeatRequest) -> Res
         }
         HeartbeatWrite::NotRunning => {
             app.metrics.heartbeat("rejected");
-            Err(Error::conflict(msg::NOT_ALLOWED, "heartbeat: machine is not running"))
+            Err(Error::conflict(
+                msg::NOT_ALLOWED,
+                "heartbeat: machine is not running",
+            ))
         }
     }
 }

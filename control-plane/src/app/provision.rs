@@ -20,9 +20,9 @@ use crate::error::{Error, ErrorKind, Result, msg};
 use crate::ids::{ClerkUserId, Handle, MachineId, RuntimeSlot};
 use crate::secret::sha256_hex;
 use crate::status::{Actor, FailureCode, MachineStatus};
+use crate::store::deletions;
 use crate::store::events::{NewEvent, event_append};
 use crate::store::machines::{self, InsertOutcome, Machine, NewMachine};
-use crate::store::deletions;
 
 #[derive(Debug, Clone)]
 pub struct ProvisionRequest {
@@ -49,7 +49,10 @@ pub async fn provision(app: &App, req: &ProvisionRequest) -> Result<ProvisionRes
         Claimed::Existing(row) => {
             // idempotency: an earlier call owns this row. Resume its create only if it is pending
             // and nobody holds it (a lost response or a crash left it half-done).
-            if row.pending_step.is_some() && !row.claim_active(app.now()) && app.hetzner.has_budget_now() {
+            if row.pending_step.is_some()
+                && !row.claim_active(app.now())
+                && app.hetzner.has_budget_now()
+            {
                 create_server_resume(app, &row, Actor::Api).await?;
             }
             return current(app, row.machine_id).await;
@@ -58,10 +61,15 @@ pub async fn provision(app: &App, req: &ProvisionRequest) -> Result<ProvisionRes
     };
     if !app.hetzner.has_budget_now() {
         app.activate_steps.notify_one();
-        return Ok(ProvisionResult { machine_id: row.machine_id, status: MachineStatus::Provisioning });
+        return Ok(ProvisionResult {
+            machine_id: row.machine_id,
+            status: MachineStatus::Provisioning,
+        });
     }
     let claim = app.new_claim();
-    let Some(claimed) = machines::machine_claim(&app.db, row.machine_id, claim, app.now(), app.claim_ttl()).await? else {
+    let Some(claimed) =
+        machines::machine_claim(&app.db, row.machine_id, claim, app.now(), app.claim_ttl()).await?
+    else {
         return current(app, row.machine_id).await;
     };
     match create_server_step(app, claimed, claim, Some(token), Actor::Api).await? {
@@ -76,32 +84,55 @@ pub async fn provision(app: &App, req: &ProvisionRequest) -> Result<ProvisionRes
 
 fn provision_failure_error(code: FailureCode) -> Error {
     let e = match code {
-        FailureCode::QuotaExceeded => Error::new(ErrorKind::Capacity, msg::CAPACITY, "provider quota or capacity"),
+        FailureCode::QuotaExceeded => Error::new(
+            ErrorKind::Capacity,
+            msg::CAPACITY,
+            "provider quota or capacity",
+        ),
         _ => Error::internal(format!("server create failed definitively: {code}")),
     };
     e.with_code(code)
 }
 
 async fn current(app: &App, id: MachineId) -> Result<ProvisionResult> {
-    let row = machines::machine_get(&app.db, id).await?.ok_or_else(|| Error::internal("provisioned row vanished"))?;
+    let row = machines::machine_get(&app.db, id)
+        .await?
+        .ok_or_else(|| Error::internal("provisioned row vanished"))?;
     if row.status == MachineStatus::Failed {
-        return Err(provision_failure_error(row.failure_code.unwrap_or(FailureCode::Unknown)));
+        return Err(provision_failure_error(
+            row.failure_code.unwrap_or(FailureCode::Unknown),
+        ));
     }
-    Ok(ProvisionResult { machine_id: row.machine_id, status: row.status })
+    Ok(ProvisionResult {
+        machine_id: row.machine_id,
+        status: row.status,
+    })
 }
 
 async fn provision_claim_row(app: &App, req: &ProvisionRequest) -> Result<Claimed> {
     let now = app.now();
     let mut txn = app.db.begin().await?;
-    let existing = machines::machine_get_live_for_update(&mut txn, &req.clerk_user_id, &req.runtime_slot).await?;
+    let existing =
+        machines::machine_get_live_for_update(&mut txn, &req.clerk_user_id, &req.runtime_slot)
+            .await?;
     let attempt = match existing {
         Some(row) => match row.status {
-            MachineStatus::Provisioning | MachineStatus::Running => return Ok(Claimed::Existing(Box::new(row))),
-            MachineStatus::Recovering => return Err(Error::conflict(msg::ALREADY_RECOVERING, "provision while recovering")),
+            MachineStatus::Provisioning | MachineStatus::Running => {
+                return Ok(Claimed::Existing(Box::new(row)));
+            }
+            MachineStatus::Recovering => {
+                return Err(Error::conflict(
+                    msg::ALREADY_RECOVERING,
+                    "provision while recovering",
+                ));
+            }
             MachineStatus::Failed => {
                 if row.attempt >= app.settings.max_attempts {
-                    return Err(Error::conflict(msg::RETRY_EXHAUSTED, format!("attempt {} reached the cap", row.attempt))
-                        .with_code(FailureCode::RetryExhausted));
+                    return Err(Error::conflict(
+                        msg::RETRY_EXHAUSTED,
+                        format!("attempt {} reached the cap", row.attempt),
+                    )
+                    .with_code(FailureCode::RetryExhausted));
                 }
                 provision_retire_failed(&mut txn, &row, now).await?;
                 row.attempt + 1
@@ -112,7 +143,8 @@ async fn provision_claim_row(app: &App, req: &ProvisionRequest) -> Result<Claime
     };
     let token = app.new_token();
     let machine_id = app.ids.machine_id();
-    let expires = now + Duration::from_std(app.settings.registration_ttl).unwrap_or(Duration::minutes(15));
+    let expires =
+        now + Duration::from_std(app.settings.registration_ttl).unwrap_or(Duration::minutes(15));
     let new = NewMachine {
         machine_id,
         clerk_user_id: &req.clerk_user_id,
@@ -152,24 +184,46 @@ async fn provision_claim_row(app: &App, req: &ProvisionRequest) -> Result<Claime
             txn.rollback().await?;
             let row = machines::machine_get_live(&app.db, &req.clerk_user_id, &req.runtime_slot)
                 .await?
-                .ok_or_else(|| Error::unavailable("row of a concurrent provision not visible yet"))?;
+                .ok_or_else(|| {
+                    Error::unavailable("row of a concurrent provision not visible yet")
+                })?;
             if row.status == MachineStatus::Recovering {
-                return Err(Error::conflict(msg::ALREADY_RECOVERING, "provision while recovering"));
+                return Err(Error::conflict(
+                    msg::ALREADY_RECOVERING,
+                    "provision while recovering",
+                ));
             }
             Ok(Claimed::Existing(Box::new(row)))
         }
-        InsertOutcome::HandleTaken => Err(Error::conflict(msg::HANDLE_TAKEN, "handle held by another user's live row")),
+        InsertOutcome::HandleTaken => Err(Error::conflict(
+            msg::HANDLE_TAKEN,
+            "handle held by another user's live row",
+        )),
     }
 }
 
 /// failed → retired: soft-delete the row and queue its server (if any) for deletion, in the caller's
 /// transaction.
-async fn provision_retire_failed(txn: &mut crate::store::Txn<'_>, row: &Machine, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+async fn provision_retire_failed(
+    txn: &mut crate::store::Txn<'_>,
+    row: &Machine,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
     if !machines::machine_retire(txn, row.machine_id, now).await? {
-        return Err(Error::conflict(msg::NOT_ALLOWED, "failed row changed while retiring"));
+        return Err(Error::conflict(
+            msg::NOT_ALLOWED,
+            "failed row changed while retiring",
+        ));
     }
     if let Some(server) = row.hetzner_server_id {
-        deletions::deletion_enqueue(&mut **txn, server, Some(row.machine_id), "retired_failed_row", now).await?;
+        deletions::deletion_enqueue(
+            &mut **txn,
+            server,
+            Some(row.machine_id),
+            "retired_failed_row",
+            now,
+        )
+        .await?;
     }
     event_append(
         &mut **txn,

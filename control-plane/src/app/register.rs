@@ -38,28 +38,62 @@ pub async fn register(app: &App, token: &Secret, req: &RegisterRequest) -> Resul
     let now = app.now();
     let presented = sha256_hex(token.expose());
     let mut txn = app.db.begin().await?;
-    let row = machines::machine_get_for_update(&mut txn, req.machine_id).await?.ok_or_else(|| Error::not_found("register: unknown machine"))?;
+    let row = machines::machine_get_for_update(&mut txn, req.machine_id)
+        .await?
+        .ok_or_else(|| Error::not_found("register: unknown machine"))?;
     // Token first: nothing about the row is revealed to a caller without it.
-    let token_ok = row.registration_token_hash.as_deref().is_some_and(|h| constant_time_eq(h.as_bytes(), presented.as_bytes()));
+    let token_ok = row
+        .registration_token_hash
+        .as_deref()
+        .is_some_and(|h| constant_time_eq(h.as_bytes(), presented.as_bytes()));
     if !token_ok {
         return Err(Error::unauthorized("register: token does not match"));
     }
     if row.registration_token_expires_at.is_none_or(|t| t <= now) {
         return Err(Error::unauthorized("register: token expired"));
     }
-    if !row.is_live() || !matches!(row.status, MachineStatus::Provisioning | MachineStatus::Recovering) {
-        return Err(Error::conflict(msg::NOT_ALLOWED, format!("register while {}", row.status)));
+    if !row.is_live()
+        || !matches!(
+            row.status,
+            MachineStatus::Provisioning | MachineStatus::Recovering
+        )
+    {
+        return Err(Error::conflict(
+            msg::NOT_ALLOWED,
+            format!("register while {}", row.status),
+        ));
     }
     if row.hetzner_server_id != Some(req.hetzner_server_id) {
-        return Err(Error::unauthorized("register: server id does not match the row"));
+        return Err(Error::unauthorized(
+            "register: server id does not match the row",
+        ));
     }
-    if !machines::machine_register(&mut txn, &row, req.public_ipv4, req.public_ipv6, &req.image_version, now).await? {
-        return Err(Error::conflict(msg::NOT_ALLOWED, "register: row changed concurrently"));
+    if !machines::machine_register(
+        &mut txn,
+        &row,
+        req.public_ipv4,
+        req.public_ipv6,
+        &req.image_version,
+        now,
+    )
+    .await?
+    {
+        return Err(Error::conflict(
+            msg::NOT_ALLOWED,
+            "register: row changed concurrently",
+        ));
     }
     let old = row.recovery.as_ref();
     let old_server = old.and_then(|r| r.old_server_id);
     if let Some(server) = old_server {
-        deletion_enqueue(&mut *txn, server, old.map(|r| r.old_machine_id), "replaced_by_recovery", now).await?;
+        deletion_enqueue(
+            &mut *txn,
+            server,
+            old.map(|r| r.old_machine_id),
+            "replaced_by_recovery",
+            now,
+        )
+        .await?;
     }
     event_append(
         &mut *txn,
@@ -80,7 +114,9 @@ pub async fn register(app: &App, token: &Secret, req: &RegisterRequest) -> Resul
     txn.commit().await?;
     info!(machine_id = %row.machine_id, recovered = old.is_some(), "machine registered");
 
-    let registered = machines::machine_get(&app.db, row.machine_id).await?.ok_or_else(|| Error::internal("registered row vanished"))?;
+    let registered = machines::machine_get(&app.db, row.machine_id)
+        .await?
+        .ok_or_else(|| Error::internal("registered row vanished"))?;
     let vps_meta_written = match write_vps_meta(app, &registered).await {
         Ok(()) => true,
         Err(e) => {

@@ -8,7 +8,9 @@ use crate::store::machines::{self, Machine};
 /// Writes vps-meta.json for a running machine and records when.
 pub async fn write_vps_meta(app: &App, m: &Machine) -> Result<()> {
     let (Some(server), Some(ipv4)) = (m.hetzner_server_id, m.public_ipv4) else {
-        return Err(Error::internal("vps-meta for a machine without server or address"));
+        return Err(Error::internal(
+            "vps-meta for a machine without server or address",
+        ));
     };
     let now = app.now();
     let meta = VpsMeta {
@@ -26,6 +28,9 @@ pub async fn write_vps_meta(app: &App, m: &Machine) -> Result<()> {
     app.r2
         .put_vps_meta(&m.clerk_user_id, &meta)
         .await
-        .map_err(|e| Error::unavailable(format!("vps-meta write: {e}")).with_code(crate::status::FailureCode::R2Unavailable))?;
+        .map_err(|e| {
+            Error::unavailable(format!("vps-meta write: {e}"))
+                .with_code(crate::status::FailureCode::R2Unavailable)
+        })?;
     machines::machine_mark_vps_meta(&app.db, m.machine_id, Some(now)).await
 }

@@ -15,7 +15,9 @@ use control_plane::server::{self, Providers};
 use control_plane::store;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: matrix-platform <serve|migrate>\n\nConfiguration is read from the environment; see README.md.");
+    eprintln!(
+        "usage: matrix-platform <serve|migrate>\n\nConfiguration is read from the environment; see README.md."
+    );
     ExitCode::from(2)
 }
 
@@ -26,7 +28,10 @@ async fn main() -> ExitCode {
         return usage();
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MATRIX_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MATRIX_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let config = match Config::from_process_env() {
@@ -47,12 +52,20 @@ async fn main() -> ExitCode {
 
 async fn run(command: &str, config: Config) -> anyhow::Result<()> {
     let db = store::connect(config.database_url.expose(), config.db_max_connections).await?;
-    store::migrate(&db).await.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+    store::migrate(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
     if command == "migrate" {
         println!("migrations applied");
         return Ok(());
     }
-    let app = server::build_app(db, &Providers::from_config(&config), config.settings.clone(), Arc::new(SystemClock), Arc::new(RandomIds))?;
+    let app = server::build_app(
+        db,
+        &Providers::from_config(&config),
+        config.settings.clone(),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+    )?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     server::run(listener, app, true, shutdown_signal()).await?;
     Ok(())
@@ -60,7 +73,8 @@ async fn run(command: &str, config: Config) -> anyhow::Result<()> {
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
     tokio::select! {
         _ = ctrl_c => {},
         _ = term.recv() => {},

@@ -424,6 +424,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_refill_estimate_is_never_faster_than_one_token_per_second() {
+        let clock = ManualClock::new(at(0));
+        let pacer = Pacer::new();
+        let permit = pacer.acquire(&clock, at(0)).await.unwrap();
+        // 3600 tokens back within a minute would be 60 per second; the pacer assumes at most one.
+        let h = RateLimitHeaders {
+            limit: Some(3600),
+            remaining: Some(0),
+            reset: Some(at(60)),
+        };
+        permit.observe(&h, Answer::Served, at(0));
+        assert_eq!(pacer.state().bucket.unwrap().per_token, MIN_REFILL);
+        assert!(!pacer.has_budget(at(0) + chrono::Duration::milliseconds(999)));
+        assert!(pacer.has_budget(at(1)));
+    }
+
+    #[tokio::test]
     async fn acquire_refuses_at_once_when_budget_returns_after_the_deadline() {
         let clock = ManualClock::new(at(0));
         let pacer = Pacer::new();

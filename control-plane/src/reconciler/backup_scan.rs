@@ -15,7 +15,9 @@ use crate::store::machines::Machine;
 pub async fn activate(app: &App) -> TaskStatus {
     let mut status = TaskStatus::default();
     let now = app.now();
-    let checked_before = now - chrono::Duration::from_std(app.settings.backup_scan_interval).unwrap_or(chrono::Duration::minutes(15));
+    let checked_before = now
+        - chrono::Duration::from_std(app.settings.backup_scan_interval)
+            .unwrap_or(chrono::Duration::minutes(15));
     let rows = match backup_list_due(&app.db, checked_before, app.settings.reconcile_batch).await {
         Ok(rows) => rows,
         Err(e) => {
@@ -70,7 +72,11 @@ async fn scan_one(app: &App, m: &Machine) -> crate::Result<bool> {
                 machine_id: m.machine_id,
                 clerk_user_id: &m.clerk_user_id,
                 runtime_slot: &m.runtime_slot,
-                kind: if observation.problem.is_some() { "backup_problem" } else { "backup_ok" },
+                kind: if observation.problem.is_some() {
+                    "backup_problem"
+                } else {
+                    "backup_ok"
+                },
                 from: Some(MachineStatus::Running),
                 to: Some(MachineStatus::Running),
                 actor: Actor::Reconciler,

@@ -20,8 +20,12 @@ const TASK: &str = "orphan_sweep";
 
 pub async fn activate(app: &App, state: &mut ReconcilerState) -> TaskStatus {
     let now = app.now();
-    let interval = chrono::Duration::from_std(app.settings.orphan_sweep_interval).unwrap_or(chrono::Duration::minutes(10));
-    if state.last_orphan_sweep.is_some_and(|last| now - last < interval) {
+    let interval = chrono::Duration::from_std(app.settings.orphan_sweep_interval)
+        .unwrap_or(chrono::Duration::minutes(10));
+    if state
+        .last_orphan_sweep
+        .is_some_and(|last| now - last < interval)
+    {
         return TaskStatus::skipped();
     }
     let mut status = TaskStatus::default();
@@ -54,12 +58,19 @@ async fn sweep(app: &App, status: &mut TaskStatus) -> crate::Result<()> {
     let (live_servers, live_machines) = machine_live_references(&app.db).await?;
     let live_servers: HashSet<i64> = live_servers.into_iter().collect();
     let live_machines: HashSet<uuid::Uuid> = live_machines.into_iter().collect();
-    let pending: HashSet<i64> = deletion_pending_servers(&app.db).await?.into_iter().collect();
+    let pending: HashSet<i64> = deletion_pending_servers(&app.db)
+        .await?
+        .into_iter()
+        .collect();
     let now = app.now();
-    let grace = chrono::Duration::from_std(app.settings.orphan_grace).unwrap_or(chrono::Duration::minutes(30));
+    let grace = chrono::Duration::from_std(app.settings.orphan_grace)
+        .unwrap_or(chrono::Duration::minutes(30));
     for server in servers {
         status.processed += 1;
-        let labelled_machine = server.labels.get("machine_id").and_then(|m| MachineId::parse(m).ok());
+        let labelled_machine = server
+            .labels
+            .get("machine_id")
+            .and_then(|m| MachineId::parse(m).ok());
         let referenced = live_servers.contains(&server.id.get())
             || labelled_machine.is_some_and(|m| live_machines.contains(&m.as_uuid()));
         if referenced || pending.contains(&server.id.get()) || now - server.created < grace {

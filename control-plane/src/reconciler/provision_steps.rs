@@ -10,13 +10,14 @@ use crate::store::machines::machine_list_pending_steps;
 
 pub async fn activate(app: &App) -> TaskStatus {
     let mut status = TaskStatus::default();
-    let rows = match machine_list_pending_steps(&app.db, app.now(), app.settings.reconcile_batch).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            status.error(e);
-            return status;
-        }
-    };
+    let rows =
+        match machine_list_pending_steps(&app.db, app.now(), app.settings.reconcile_batch).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                status.error(e);
+                return status;
+            }
+        };
     for row in rows {
         status.processed += 1;
         match create_server_resume(app, &row, Actor::Reconciler).await {

@@ -23,14 +23,19 @@ use crate::store::machines::{self, Machine};
 pub async fn activate(app: &App) -> TaskStatus {
     let mut status = TaskStatus::default();
     let now = app.now();
-    let older_than = now - chrono::Duration::from_std(app.settings.stale_after).unwrap_or(chrono::Duration::minutes(10));
-    let rows = match machines::machine_list_stale(&app.db, older_than, now, app.settings.reconcile_batch).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            status.error(e);
-            return status;
-        }
-    };
+    let older_than = now
+        - chrono::Duration::from_std(app.settings.stale_after)
+            .unwrap_or(chrono::Duration::minutes(10));
+    let rows =
+        match machines::machine_list_stale(&app.db, older_than, now, app.settings.reconcile_batch)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                status.error(e);
+                return status;
+            }
+        };
     for row in rows {
         status.processed += 1;
         match settle(app, &row).await {
@@ -44,24 +49,40 @@ pub async fn activate(app: &App) -> TaskStatus {
 
 async fn settle(app: &App, seen: &Machine) -> Result<bool> {
     let claim = app.new_claim();
-    let Some(row) = machines::machine_claim(&app.db, seen.machine_id, claim, app.now(), app.claim_ttl()).await? else {
+    let Some(row) =
+        machines::machine_claim(&app.db, seen.machine_id, claim, app.now(), app.claim_ttl())
+            .await?
+    else {
         return Ok(false);
     };
     // A create that has not been attempted yet is waiting for rate-limit budget (a burst), not stuck:
     // the provision-step task owns it. Staleness applies once an attempt has been made.
-    if !row.status.is_transient() || (row.pending_step.is_some() && row.step_attempts == 0 && row.hetzner_server_id.is_none()) {
+    if !row.status.is_transient()
+        || (row.pending_step.is_some() && row.step_attempts == 0 && row.hetzner_server_id.is_none())
+    {
         machines::machine_release_claim(&app.db, row.machine_id, claim, None, false).await?;
         return Ok(false);
     }
     let verdict = match row.hetzner_server_id {
-        None => match app.hetzner.list_servers(&format!("machine_id={}", row.machine_id)).await {
-            Ok(servers) => Some((FailureCode::ProviderUnavailable, servers.into_iter().map(|s| s.id).collect())),
+        None => match app
+            .hetzner
+            .list_servers(&format!("machine_id={}", row.machine_id))
+            .await
+        {
+            Ok(servers) => Some((
+                FailureCode::ProviderUnavailable,
+                servers.into_iter().map(|s| s.id).collect(),
+            )),
             Err(_) => None,
         },
         Some(server) => match app.hetzner.get_server(server).await {
             Err(ProviderError::NotFound) => Some((FailureCode::NotFound, Vec::new())),
             Err(_) => None,
-            Ok(_) if row.registration_token_expires_at.is_none_or(|t| t <= app.now()) => {
+            Ok(_)
+                if row
+                    .registration_token_expires_at
+                    .is_none_or(|t| t <= app.now()) =>
+            {
                 Some((FailureCode::RegistrationTimeout, vec![server]))
             }
             Ok(_) => None,

@@ -9,15 +9,20 @@ use crate::store::machines::{machine_claim_vps_meta_due, machine_mark_vps_meta};
 pub async fn activate(app: &App) -> TaskStatus {
     let mut status = TaskStatus::default();
     let now = app.now();
-    let due_before = now - chrono::Duration::from_std(app.settings.vps_meta_interval).unwrap_or(chrono::Duration::hours(1));
+    let due_before = now
+        - chrono::Duration::from_std(app.settings.vps_meta_interval)
+            .unwrap_or(chrono::Duration::hours(1));
     // The claim query marks rows as written now (a lease); a failed write resets the mark to what it was.
-    let rows = match machine_claim_vps_meta_due(&app.db, due_before, now, app.settings.reconcile_batch).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            status.error(e);
-            return status;
-        }
-    };
+    let rows =
+        match machine_claim_vps_meta_due(&app.db, due_before, now, app.settings.reconcile_batch)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                status.error(e);
+                return status;
+            }
+        };
     for row in rows {
         status.processed += 1;
         match write_vps_meta(app, &row).await {

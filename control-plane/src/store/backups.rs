@@ -21,7 +21,10 @@ pub struct BackupObservation {
     pub problem: Option<String>,
 }
 
-pub async fn backup_upsert<'c, E: PgExecutor<'c>>(conn: E, o: &BackupObservation) -> Result<(), Error> {
+pub async fn backup_upsert<'c, E: PgExecutor<'c>>(
+    conn: E,
+    o: &BackupObservation,
+) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO backup_observations (clerk_user_id, runtime_slot, checked_at, latest_key, snapshot_at, size_bytes, sha256, problem)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

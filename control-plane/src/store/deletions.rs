@@ -101,7 +101,12 @@ pub async fn deletion_claim_servers(
     .await?)
 }
 
-pub async fn deletion_mark_done(pool: &PgPool, id: i64, claim_id: Uuid, now: DateTime<Utc>) -> Result<(), Error> {
+pub async fn deletion_mark_done(
+    pool: &PgPool,
+    id: i64,
+    claim_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
     sqlx::query(
         "UPDATE provider_deletions SET done_at = $3, claim_id = NULL, claim_expires_at = NULL WHERE id = $1 AND claim_id = $2",
     )
@@ -140,7 +145,10 @@ pub async fn deletion_mark_failed(
     Ok(())
 }
 
-pub async fn deletion_list(pool: &PgPool, include_done: bool) -> Result<Vec<DeletionRecord>, Error> {
+pub async fn deletion_list(
+    pool: &PgPool,
+    include_done: bool,
+) -> Result<Vec<DeletionRecord>, Error> {
     Ok(sqlx::query_as::<_, DeletionRecord>(
         "SELECT id, hetzner_server_id, machine_id, reason, attempts, next_attempt_at, last_error, created_at, done_at
          FROM provider_deletions WHERE $1 OR done_at IS NULL ORDER BY id",
@@ -151,7 +159,13 @@ pub async fn deletion_list(pool: &PgPool, include_done: bool) -> Result<Vec<Dele
 }
 
 pub async fn deletion_pending_servers(pool: &PgPool) -> Result<Vec<i64>, Error> {
-    Ok(sqlx::query_scalar("SELECT hetzner_server_id FROM provider_deletions WHERE done_at IS NULL").fetch_all(pool).await?)
+    Ok(
+        sqlx::query_scalar(
+            "SELECT hetzner_server_id FROM provider_deletions WHERE done_at IS NULL",
+        )
+        .fetch_all(pool)
+        .await?,
+    )
 }
 
 #[cfg(test)]

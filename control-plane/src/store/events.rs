@@ -83,7 +83,10 @@ pub async fn event_list_for_machine(
     .await
 }
 
-pub async fn event_exists_for_machine(pool: &sqlx::PgPool, machine_id: MachineId) -> Result<bool, sqlx::Error> {
+pub async fn event_exists_for_machine(
+    pool: &sqlx::PgPool,
+    machine_id: MachineId,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM machine_events WHERE machine_id = $1)")
         .bind(machine_id.as_uuid())
         .fetch_one(pool)

@@ -143,17 +143,34 @@ pub async fn fleet_list(
         });
     }
     // A page past the end still reports the real total.
-    let total = if entries.is_empty() && q.page > 1 { fleet_count(pool, q, policy, now).await? } else { total };
+    let total = if entries.is_empty() && q.page > 1 {
+        fleet_count(pool, q, policy, now).await?
+    } else {
+        total
+    };
     Ok((entries, total))
 }
 
-async fn fleet_count(pool: &PgPool, q: &FleetQuery, policy: &HealthPolicy, now: DateTime<Utc>) -> Result<i64, Error> {
-    let first = FleetQuery { page: 1, per_page: 1, ..q.clone() };
+async fn fleet_count(
+    pool: &PgPool,
+    q: &FleetQuery,
+    policy: &HealthPolicy,
+    now: DateTime<Utc>,
+) -> Result<i64, Error> {
+    let first = FleetQuery {
+        page: 1,
+        per_page: 1,
+        ..q.clone()
+    };
     Ok(Box::pin(fleet_list(pool, &first, policy, now)).await?.1)
 }
 
 /// Counts over the whole live fleet (unfiltered), for the header pulse and `/metrics`.
-pub async fn fleet_summary(pool: &PgPool, policy: &HealthPolicy, now: DateTime<Utc>) -> Result<FleetSummary, Error> {
+pub async fn fleet_summary(
+    pool: &PgPool,
+    policy: &HealthPolicy,
+    now: DateTime<Utc>,
+) -> Result<FleetSummary, Error> {
     let t = thresholds(policy, now);
     let sql = format!(
         "{FLEET_CTE}

@@ -31,6 +31,10 @@ pub async fn lease_acquire(
 }
 
 pub async fn lease_release(pool: &PgPool, task: &str, holder: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM task_leases WHERE task = $1 AND holder = $2").bind(task).bind(holder).execute(pool).await?;
+    sqlx::query("DELETE FROM task_leases WHERE task = $1 AND holder = $2")
+        .bind(task)
+        .bind(holder)
+        .execute(pool)
+        .await?;
     Ok(())
 }

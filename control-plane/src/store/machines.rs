@@ -9,7 +9,10 @@ use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::ids::{ClerkUserId, Handle, HetznerServerId, ImageVersion, MachineId, PublicIpv4, PublicIpv6, RuntimeSlot};
+use crate::ids::{
+    ClerkUserId, Handle, HetznerServerId, ImageVersion, MachineId, PublicIpv4, PublicIpv6,
+    RuntimeSlot,
+};
 use crate::status::{FailureCode, MachineStatus, Transition, check_transition};
 
 /// The raw row, as Postgres returns it.
@@ -116,30 +119,46 @@ fn bad(column: &str) -> Error {
 impl TryFrom<MachineRecord> for Machine {
     type Error = Error;
     fn try_from(r: MachineRecord) -> Result<Self, Error> {
-        let opt_ipv4 = |v: &Option<String>| v.as_deref().map(PublicIpv4::parse).transpose().map_err(|_| bad("ipv4"));
-        let opt_ipv6 = |v: &Option<String>| v.as_deref().map(PublicIpv6::parse).transpose().map_err(|_| bad("ipv6"));
-        let opt_server =
-            |v: Option<i64>| v.map(HetznerServerId::new).transpose().map_err(|_| bad("hetzner_server_id"));
+        let opt_ipv4 = |v: &Option<String>| {
+            v.as_deref()
+                .map(PublicIpv4::parse)
+                .transpose()
+                .map_err(|_| bad("ipv4"))
+        };
+        let opt_ipv6 = |v: &Option<String>| {
+            v.as_deref()
+                .map(PublicIpv6::parse)
+                .transpose()
+                .map_err(|_| bad("ipv6"))
+        };
+        let opt_server = |v: Option<i64>| {
+            v.map(HetznerServerId::new)
+                .transpose()
+                .map_err(|_| bad("hetzner_server_id"))
+        };
         let recovery = match (&r.recovery_old_machine_id, &r.recovery_previous) {
             (Some(old), Some(prev)) => Some(Recovery {
                 old_machine_id: MachineId::from_uuid(*old),
                 old_server_id: opt_server(r.recovery_old_server_id)?,
                 old_ipv4: opt_ipv4(&r.recovery_old_ipv4)?,
                 old_ipv6: opt_ipv6(&r.recovery_old_ipv6)?,
-                previous: serde_json::from_value(prev.clone()).map_err(|_| bad("recovery_previous"))?,
+                previous: serde_json::from_value(prev.clone())
+                    .map_err(|_| bad("recovery_previous"))?,
             }),
             _ => None,
         };
         Ok(Machine {
             machine_id: MachineId::from_uuid(r.machine_id),
-            clerk_user_id: ClerkUserId::parse(&r.clerk_user_id).map_err(|_| bad("clerk_user_id"))?,
+            clerk_user_id: ClerkUserId::parse(&r.clerk_user_id)
+                .map_err(|_| bad("clerk_user_id"))?,
             handle: Handle::parse(&r.handle).map_err(|_| bad("handle"))?,
             runtime_slot: RuntimeSlot::parse(&r.runtime_slot).map_err(|_| bad("runtime_slot"))?,
             hetzner_server_id: opt_server(r.hetzner_server_id)?,
             public_ipv4: opt_ipv4(&r.public_ipv4)?,
             public_ipv6: opt_ipv6(&r.public_ipv6)?,
             status: r.status.parse().map_err(|_| bad("status"))?,
-            image_version: ImageVersion::parse(&r.image_version).map_err(|_| bad("image_version"))?,
+            image_version: ImageVersion::parse(&r.image_version)
+                .map_err(|_| bad("image_version"))?,
             server_type: r.server_type.clone(),
             location: r.location.clone(),
             registration_token_hash: r.registration_token_hash.clone(),
@@ -147,7 +166,11 @@ impl TryFrom<MachineRecord> for Machine {
             provisioned_at: r.provisioned_at,
             last_seen_at: r.last_seen_at,
             deleted_at: r.deleted_at,
-            failure_code: r.failure_code.as_deref().map(|c| c.parse().map_err(|_| bad("failure_code"))).transpose()?,
+            failure_code: r
+                .failure_code
+                .as_deref()
+                .map(|c| c.parse().map_err(|_| bad("failure_code")))
+                .transpose()?,
             failure_at: r.failure_at,
             attempt: r.attempt,
             pending_step: r.pending_step.clone(),
@@ -198,8 +221,12 @@ pub enum InsertOutcome {
     HandleTaken,
 }
 
-pub async fn machine_insert(txn: &mut super::Txn<'_>, m: &NewMachine<'_>) -> Result<InsertOutcome, Error> {
-    check_transition(None, MachineStatus::Provisioning, Transition::Provision).map_err(|e| Error::internal(e.to_string()))?;
+pub async fn machine_insert(
+    txn: &mut super::Txn<'_>,
+    m: &NewMachine<'_>,
+) -> Result<InsertOutcome, Error> {
+    check_transition(None, MachineStatus::Provisioning, Transition::Provision)
+        .map_err(|e| Error::internal(e.to_string()))?;
     // A savepoint keeps the outer transaction usable after a unique violation.
     let result = sqlx::query_as::<_, MachineRecord>(
         "INSERT INTO user_machines (machine_id, clerk_user_id, handle, runtime_slot, status, image_version,
@@ -232,12 +259,19 @@ pub async fn machine_insert(txn: &mut super::Txn<'_>, m: &NewMachine<'_>) -> Res
             .bind(m.runtime_slot.as_str())
             .fetch_one(&mut **txn)
             .await?;
-            Ok(if user_slot_taken { InsertOutcome::UserSlotTaken } else { InsertOutcome::HandleTaken })
+            Ok(if user_slot_taken {
+                InsertOutcome::UserSlotTaken
+            } else {
+                InsertOutcome::HandleTaken
+            })
         }
     }
 }
 
-pub async fn machine_get<'c, E: PgExecutor<'c>>(conn: E, id: MachineId) -> Result<Option<Machine>, Error> {
+pub async fn machine_get<'c, E: PgExecutor<'c>>(
+    conn: E,
+    id: MachineId,
+) -> Result<Option<Machine>, Error> {
     sqlx::query_as::<_, MachineRecord>("SELECT * FROM user_machines WHERE machine_id = $1")
         .bind(id.as_uuid())
         .fetch_optional(conn)
@@ -246,13 +280,18 @@ pub async fn machine_get<'c, E: PgExecutor<'c>>(conn: E, id: MachineId) -> Resul
         .transpose()
 }
 
-pub async fn machine_get_for_update(txn: &mut super::Txn<'_>, id: MachineId) -> Result<Option<Machine>, Error> {
-    sqlx::query_as::<_, MachineRecord>("SELECT * FROM user_machines WHERE machine_id = $1 FOR UPDATE")
-        .bind(id.as_uuid())
-        .fetch_optional(&mut **txn)
-        .await?
-        .map(into_machine)
-        .transpose()
+pub async fn machine_get_for_update(
+    txn: &mut super::Txn<'_>,
+    id: MachineId,
+) -> Result<Option<Machine>, Error> {
+    sqlx::query_as::<_, MachineRecord>(
+        "SELECT * FROM user_machines WHERE machine_id = $1 FOR UPDATE",
+    )
+    .bind(id.as_uuid())
+    .fetch_optional(&mut **txn)
+    .await?
+    .map(into_machine)
+    .transpose()
 }
 
 pub async fn machine_get_live<'c, E: PgExecutor<'c>>(
@@ -324,13 +363,30 @@ pub async fn machine_fail(
         ", failure_code = '{}', failure_at = $4, pending_step = NULL, step_next_at = NULL, claim_id = NULL, claim_expires_at = NULL",
         code.as_str()
     );
-    machine_set_status(txn, id, MachineStatus::Provisioning, MachineStatus::Failed, Transition::Fail, &sql, now).await
+    machine_set_status(
+        txn,
+        id,
+        MachineStatus::Provisioning,
+        MachineStatus::Failed,
+        Transition::Fail,
+        &sql,
+        now,
+    )
+    .await
 }
 
 /// failed → retired (soft-deleted, status kept), to make room for attempt + 1.
-pub async fn machine_retire(txn: &mut super::Txn<'_>, id: MachineId, now: DateTime<Utc>) -> Result<bool, Error> {
-    check_transition(Some(MachineStatus::Failed), MachineStatus::Failed, Transition::Retire)
-        .map_err(|e| Error::internal(e.to_string()))?;
+pub async fn machine_retire(
+    txn: &mut super::Txn<'_>,
+    id: MachineId,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    check_transition(
+        Some(MachineStatus::Failed),
+        MachineStatus::Failed,
+        Transition::Retire,
+    )
+    .map_err(|e| Error::internal(e.to_string()))?;
     let done = sqlx::query(
         "UPDATE user_machines SET deleted_at = $2, updated_at = $2, registration_token_hash = NULL,
              pending_step = NULL, claim_id = NULL, claim_expires_at = NULL
@@ -408,10 +464,19 @@ pub struct RecoveryClaim {
 
 /// provisioning|running|failed → recovering, under a new machine id. The previous row is kept whole
 /// in `recovery_previous` so a rollback restores it exactly.
-pub async fn machine_begin_recovery(txn: &mut super::Txn<'_>, m: &Machine, c: &RecoveryClaim) -> Result<bool, Error> {
-    check_transition(Some(m.status), MachineStatus::Recovering, Transition::Recover)
-        .map_err(|e| Error::internal(e.to_string()))?;
-    let previous = serde_json::to_value(&m.record).map_err(|e| Error::internal(format!("snapshot row: {e}")))?;
+pub async fn machine_begin_recovery(
+    txn: &mut super::Txn<'_>,
+    m: &Machine,
+    c: &RecoveryClaim,
+) -> Result<bool, Error> {
+    check_transition(
+        Some(m.status),
+        MachineStatus::Recovering,
+        Transition::Recover,
+    )
+    .map_err(|e| Error::internal(e.to_string()))?;
+    let previous = serde_json::to_value(&m.record)
+        .map_err(|e| Error::internal(format!("snapshot row: {e}")))?;
     let done = sqlx::query(
         "UPDATE user_machines SET machine_id = $3, status = 'recovering', hetzner_server_id = NULL,
              public_ipv4 = NULL, public_ipv6 = NULL,
@@ -442,12 +507,24 @@ pub async fn machine_begin_recovery(txn: &mut super::Txn<'_>, m: &Machine, c: &R
 }
 
 /// recovering → previous status, with every column of the previous row restored exactly.
-pub async fn machine_rollback_recovery(txn: &mut super::Txn<'_>, m: &Machine) -> Result<bool, Error> {
-    let Some(recovery) = &m.recovery else { return Ok(false) };
+pub async fn machine_rollback_recovery(
+    txn: &mut super::Txn<'_>,
+    m: &Machine,
+) -> Result<bool, Error> {
+    let Some(recovery) = &m.recovery else {
+        return Ok(false);
+    };
     let p = &recovery.previous;
-    let to: MachineStatus = p.status.parse().map_err(|_| bad("recovery_previous.status"))?;
-    check_transition(Some(MachineStatus::Recovering), to, Transition::RecoverRollback)
-        .map_err(|e| Error::internal(e.to_string()))?;
+    let to: MachineStatus = p
+        .status
+        .parse()
+        .map_err(|_| bad("recovery_previous.status"))?;
+    check_transition(
+        Some(MachineStatus::Recovering),
+        to,
+        Transition::RecoverRollback,
+    )
+    .map_err(|e| Error::internal(e.to_string()))?;
     let done = sqlx::query(
         "UPDATE user_machines SET machine_id = $2, hetzner_server_id = $3, public_ipv4 = $4, public_ipv6 = $5,
              status = $6, image_version = $7, registration_token_hash = $8, registration_token_expires_at = $9,
@@ -504,8 +581,16 @@ pub async fn machine_abandon_recovery(
            recovery_old_ipv6 = NULL, recovery_previous = NULL",
         code.as_str()
     );
-    machine_set_status(txn, id, MachineStatus::Recovering, MachineStatus::Failed, Transition::RecoverAbandon, &sql, now)
-        .await
+    machine_set_status(
+        txn,
+        id,
+        MachineStatus::Recovering,
+        MachineStatus::Failed,
+        Transition::RecoverAbandon,
+        &sql,
+        now,
+    )
+    .await
 }
 
 /// Takes the row's claim if it is free or expired. Returns the claimed row.
@@ -601,7 +686,11 @@ pub async fn machine_set_server<'c, E: PgExecutor<'c>>(
 }
 
 /// Rows whose provider step is due, oldest first.
-pub async fn machine_list_pending_steps(pool: &PgPool, now: DateTime<Utc>, limit: i64) -> Result<Vec<Machine>, Error> {
+pub async fn machine_list_pending_steps(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Machine>, Error> {
     let rows = sqlx::query_as::<_, MachineRecord>(
         "SELECT * FROM user_machines
          WHERE deleted_at IS NULL AND pending_step IS NOT NULL AND step_next_at <= $1
@@ -689,7 +778,9 @@ pub struct HeartbeatUpdate<'a> {
 /// Outcome of a heartbeat write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeartbeatWrite {
-    Accepted { previous_state: Option<&'static str> },
+    Accepted {
+        previous_state: Option<&'static str>,
+    },
     UnknownMachine,
     NotRunning,
 }
@@ -727,37 +818,60 @@ pub async fn machine_record_heartbeat(
         };
         return Ok(HeartbeatWrite::Accepted { previous_state });
     }
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM user_machines WHERE machine_id = $1)")
-        .bind(id.as_uuid())
-        .fetch_one(pool)
-        .await?;
-    Ok(if exists { HeartbeatWrite::NotRunning } else { HeartbeatWrite::UnknownMachine })
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM user_machines WHERE machine_id = $1)")
+            .bind(id.as_uuid())
+            .fetch_one(pool)
+            .await?;
+    Ok(if exists {
+        HeartbeatWrite::NotRunning
+    } else {
+        HeartbeatWrite::UnknownMachine
+    })
 }
 
-/// Re-evaluates heartbeat health of every running machine in one statement and returns those whose
-/// state changed (for the event log).
+/// Counts from one heartbeat evaluation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeartbeatEvaluation {
+    /// Running machines whose state changed.
+    pub changed: i64,
+    /// Of those, the ones that became late or unreachable (each got a timeline event).
+    pub degraded: i64,
+}
+
+/// Re-evaluates heartbeat health of every running machine and appends a timeline event for each one
+/// that became late or unreachable — one statement, so a fleet-wide outage costs one round trip.
 pub async fn machine_evaluate_heartbeats(
     pool: &PgPool,
     late_before: DateTime<Utc>,
     unreachable_before: DateTime<Utc>,
-) -> Result<Vec<(Uuid, String, String, String, Option<String>)>, Error> {
-    let rows: Vec<(Uuid, String, String, String, Option<String>)> = sqlx::query_as(
+    now: DateTime<Utc>,
+) -> Result<HeartbeatEvaluation, Error> {
+    let (changed, degraded): (i64, i64) = sqlx::query_as(
         "WITH next AS (
              SELECT machine_id, heartbeat_state AS old_state,
                  CASE WHEN last_seen_at IS NULL OR last_seen_at < $2 THEN 'unreachable'
                       WHEN last_seen_at < $1 THEN 'late' ELSE 'ok' END AS new_state
              FROM user_machines WHERE deleted_at IS NULL AND status = 'running'
+         ), changed AS (
+             UPDATE user_machines m SET heartbeat_state = next.new_state
+             FROM next
+             WHERE m.machine_id = next.machine_id AND next.new_state IS DISTINCT FROM next.old_state
+             RETURNING m.machine_id, m.clerk_user_id, m.runtime_slot, next.new_state
+         ), events AS (
+             INSERT INTO machine_events (at, machine_id, clerk_user_id, runtime_slot, kind, from_status, to_status, actor)
+             SELECT $3, machine_id, clerk_user_id, runtime_slot, 'heartbeat_' || new_state, 'running', 'running', 'reconciler'
+             FROM changed WHERE new_state <> 'ok'
+             RETURNING 1
          )
-         UPDATE user_machines m SET heartbeat_state = next.new_state
-         FROM next
-         WHERE m.machine_id = next.machine_id AND next.new_state IS DISTINCT FROM next.old_state
-         RETURNING m.machine_id, m.clerk_user_id, m.runtime_slot, next.new_state, next.old_state",
+         SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM events)",
     )
     .bind(late_before)
     .bind(unreachable_before)
-    .fetch_all(pool)
+    .bind(now)
+    .fetch_one(pool)
     .await?;
-    Ok(rows)
+    Ok(HeartbeatEvaluation { changed, degraded })
 }
 
 /// Everything a live row references at the provider, for the orphan sweep.
@@ -768,8 +882,9 @@ pub async fn machine_live_references(pool: &PgPool) -> Result<(Vec<i64>, Vec<Uui
     )
     .fetch_all(pool)
     .await?;
-    let machines: Vec<Uuid> = sqlx::query_scalar("SELECT machine_id FROM user_machines WHERE deleted_at IS NULL")
-        .fetch_all(pool)
-        .await?;
+    let machines: Vec<Uuid> =
+        sqlx::query_scalar("SELECT machine_id FROM user_machines WHERE deleted_at IS NULL")
+            .fetch_all(pool)
+            .await?;
     Ok((servers, machines))
 }

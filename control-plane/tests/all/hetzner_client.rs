@@ -158,6 +158,14 @@ async fn wait_for_requests(server: &MockServer, n: usize) {
     panic!("expected {n} requests, saw {}", requests(server).await);
 }
 
+/// Bounds a call in real time, so that a call that should return at once (no retry, no rate-limit
+/// wait on a clock nobody advances) fails the test instead of hanging it.
+async fn within<T>(call: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the call did not return: it is waiting on the clock or retrying")
+}
+
 /// Outcome counts of `matrix_provider_calls_total{provider="hetzner"}`, in [`OUTCOMES`] order.
 fn outcomes(metrics: &Metrics) -> [u64; 5] {
     OUTCOMES.map(|o| metrics.provider_calls_total("hetzner", o))
@@ -207,7 +215,9 @@ async fn create_sends_the_documented_body_and_parses_a_recorded_201() {
         .mount(&s.server)
         .await;
 
-    let server = s.client.create_server(&create_request()).await.unwrap();
+    let server = within(s.client.create_server(&create_request()))
+        .await
+        .unwrap();
 
     assert_eq!(server.id, id(58_231_907));
     assert_eq!(server.name, "matrix-alice");
@@ -235,7 +245,7 @@ async fn non_public_addresses_in_an_answer_become_none() {
         .mount(&s.server)
         .await;
 
-    let server = s.client.get_server(id(58_231_908)).await.unwrap();
+    let server = within(s.client.get_server(id(58_231_908))).await.unwrap();
 
     assert_eq!((server.public_ipv4, server.public_ipv6), (None, None));
     assert_eq!(server.status, ServerStatus::Running);
@@ -256,7 +266,7 @@ async fn an_unknown_server_status_parses_as_unknown() {
         .await;
 
     assert_eq!(
-        s.client.get_server(id(7)).await.unwrap().status,
+        within(s.client.get_server(id(7))).await.unwrap().status,
         ServerStatus::Unknown
     );
 }
@@ -289,7 +299,7 @@ async fn a_429_waits_for_budget_and_resends_without_failing() {
         .await;
 
     let client = s.client.clone();
-    let call = tokio::spawn(async move { client.create_server(&create_request()).await });
+    let call = tokio::spawn(async move { within(client.create_server(&create_request())).await });
     // The first 429 arrives, then the call waits on the clock rather than failing or resending.
     wait_for_requests(&s.server, 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -330,7 +340,7 @@ async fn a_call_gives_up_with_rate_limited_once_the_wait_budget_is_spent() {
         .await;
 
     let client = s.client.clone();
-    let call = tokio::spawn(async move { client.create_server(&create_request()).await });
+    let call = tokio::spawn(async move { within(client.create_server(&create_request())).await });
     let (result, _) = drive(&s.clock, Duration::from_millis(500), call).await;
 
     let err = result.unwrap_err();
@@ -366,14 +376,11 @@ async fn a_call_whose_budget_returns_too_late_is_refused_without_sending() {
         .mount(&s.server)
         .await;
     assert_eq!(
-        s.client.get_server(id(7)).await.unwrap_err(),
+        within(s.client.get_server(id(7))).await.unwrap_err(),
         ProviderError::NotFound
     );
 
-    let err = tokio::time::timeout(Duration::from_secs(5), s.client.get_server(id(7)))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = within(s.client.get_server(id(7))).await.unwrap_err();
 
     assert_eq!(
         err,
@@ -398,11 +405,11 @@ async fn remaining_zero_makes_the_next_call_wait_for_the_clock() {
         .mount(&s.server)
         .await;
     assert!(s.client.has_budget_now());
-    s.client.get_server(id(7)).await.unwrap();
+    within(s.client.get_server(id(7))).await.unwrap();
     assert!(!s.client.has_budget_now());
 
     let client = s.client.clone();
-    let call = tokio::spawn(async move { client.get_server(id(7)).await });
+    let call = tokio::spawn(async move { within(client.get_server(id(7))).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!call.is_finished(), "no budget: the call must wait");
     assert_eq!(requests(&s.server).await, 1);
@@ -435,12 +442,12 @@ async fn a_burst_of_concurrent_calls_queues_behind_the_shared_budget() {
         ))
         .mount(&s.server)
         .await;
-    s.client.get_server(id(7)).await.unwrap();
+    within(s.client.get_server(id(7))).await.unwrap();
 
     let calls: Vec<_> = (0..5)
         .map(|_| {
             let client = s.client.clone();
-            tokio::spawn(async move { client.get_server(id(7)).await })
+            tokio::spawn(async move { within(client.get_server(id(7))).await })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -486,7 +493,9 @@ async fn quota_refusals_are_definitive_quota_and_are_not_resent() {
             .mount(&s.server)
             .await;
 
-        let err = s.client.create_server(&create_request()).await.unwrap_err();
+        let err = within(s.client.create_server(&create_request()))
+            .await
+            .unwrap_err();
 
         assert_eq!(
             err,
@@ -528,7 +537,9 @@ async fn invalid_input_is_definitive_and_user_data_has_its_own_kind() {
             .mount(&s.server)
             .await;
 
-        let err = s.client.create_server(&create_request()).await.unwrap_err();
+        let err = within(s.client.create_server(&create_request()))
+            .await
+            .unwrap_err();
 
         assert_eq!(
             err,
@@ -551,7 +562,9 @@ async fn a_503_with_a_json_error_is_ambiguous_and_create_is_sent_once() {
         .mount(&s.server)
         .await;
 
-    let err = s.client.create_server(&create_request()).await.unwrap_err();
+    let err = within(s.client.create_server(&create_request()))
+        .await
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -577,7 +590,9 @@ async fn a_502_with_an_html_body_is_ambiguous() {
         .mount(&s.server)
         .await;
 
-    let err = s.client.create_server(&create_request()).await.unwrap_err();
+    let err = within(s.client.create_server(&create_request()))
+        .await
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -598,7 +613,9 @@ async fn an_unreadable_201_is_ambiguous_because_the_server_may_exist() {
         .mount(&s.server)
         .await;
 
-    let err = s.client.create_server(&create_request()).await.unwrap_err();
+    let err = within(s.client.create_server(&create_request()))
+        .await
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -619,7 +636,9 @@ async fn a_create_that_times_out_is_ambiguous_and_never_resent() {
         .mount(&s.server)
         .await;
 
-    let err = s.client.create_server(&create_request()).await.unwrap_err();
+    let err = within(s.client.create_server(&create_request()))
+        .await
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -649,7 +668,7 @@ async fn idempotent_calls_are_retried_up_to_three_attempts() {
         .mount(&server)
         .await;
 
-    let err = client.get_server(id(7)).await.unwrap_err();
+    let err = within(client.get_server(id(7))).await.unwrap_err();
     assert_eq!(
         err,
         ProviderError::Ambiguous {
@@ -659,7 +678,7 @@ async fn idempotent_calls_are_retried_up_to_three_attempts() {
     );
     assert_eq!(requests(&server).await, 3);
 
-    let err = client.delete_server(id(8)).await.unwrap_err();
+    let err = within(client.delete_server(id(8))).await.unwrap_err();
     assert_eq!(
         err,
         ProviderError::Ambiguous {
@@ -693,7 +712,10 @@ async fn a_transient_server_error_on_get_is_absorbed_by_a_retry() {
         .await;
 
     assert_eq!(
-        client.get_server(id(58_231_907)).await.unwrap().name,
+        within(client.get_server(id(58_231_907)))
+            .await
+            .unwrap()
+            .name,
         "matrix-alice"
     );
     assert_eq!(requests(&server).await, 2);
@@ -709,7 +731,7 @@ async fn a_get_that_keeps_timing_out_is_retried_then_ambiguous_timeout() {
         .mount(&server)
         .await;
 
-    let err = client.get_server(id(7)).await.unwrap_err();
+    let err = within(client.get_server(id(7))).await.unwrap_err();
 
     assert_eq!(
         err,
@@ -748,7 +770,9 @@ async fn a_reset_connection_is_ambiguous_and_a_create_is_not_resent() {
         Arc::new(ManualClock::new(t0())),
     );
 
-    let err = client.create_server(&create_request()).await.unwrap_err();
+    let err = within(client.create_server(&create_request()))
+        .await
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -775,7 +799,7 @@ async fn a_reset_connection_on_get_is_retried() {
         Arc::new(SystemClock),
     );
 
-    let err = client.get_server(id(7)).await.unwrap_err();
+    let err = within(client.get_server(id(7))).await.unwrap_err();
 
     assert_eq!(
         err,
@@ -797,7 +821,9 @@ async fn a_refused_connection_is_ambiguous_connection_lost() {
         Arc::new(SystemClock),
     );
 
-    let err = client.create_server(&create_request()).await.unwrap_err();
+    let err = within(client.create_server(&create_request()))
+        .await
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -816,11 +842,11 @@ async fn not_found_on_get_and_delete() {
         .mount(&s.server)
         .await;
 
-    let err = s.client.get_server(id(404)).await.unwrap_err();
+    let err = within(s.client.get_server(id(404))).await.unwrap_err();
     assert_eq!(err, ProviderError::NotFound);
     assert_eq!(err.failure_code(), FailureCode::NotFound);
     assert_eq!(
-        s.client.delete_server(id(404)).await.unwrap_err(),
+        within(s.client.delete_server(id(404))).await.unwrap_err(),
         ProviderError::NotFound
     );
     assert_eq!(
@@ -840,7 +866,7 @@ async fn a_404_without_hetzners_envelope_is_not_taken_for_gone() {
         .mount(&s.server)
         .await;
 
-    let err = s.client.delete_server(id(9)).await.unwrap_err();
+    let err = within(s.client.delete_server(id(9))).await.unwrap_err();
 
     assert_eq!(
         err,
@@ -867,7 +893,7 @@ async fn delete_succeeds_on_hetzners_action_answer() {
         .mount(&s.server)
         .await;
 
-    s.client.delete_server(id(42)).await.unwrap();
+    within(s.client.delete_server(id(42))).await.unwrap();
     assert_eq!(outcomes(&s.metrics), [1, 0, 0, 0, 0]);
 }
 
@@ -911,7 +937,7 @@ async fn list_follows_next_page_across_three_pages() {
             .await;
     }
 
-    let servers = s.client.list_servers(selector).await.unwrap();
+    let servers = within(s.client.list_servers(selector)).await.unwrap();
 
     let ids: Vec<i64> = servers.iter().map(|s| s.id.get()).collect();
     assert_eq!(ids, [1, 2, 3, 4, 5]);
@@ -932,7 +958,9 @@ async fn a_listing_whose_next_page_does_not_advance_is_ambiguous() {
         .mount(&s.server)
         .await;
 
-    let err = s.client.list_servers("app=matrix-os").await.unwrap_err();
+    let err = within(s.client.list_servers("app=matrix-os"))
+        .await
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -992,8 +1020,10 @@ async fn the_token_and_provider_text_never_reach_errors_or_logs() {
         .mount(&s.server)
         .await;
 
-    let unauthorized = s.client.create_server(&create_request()).await.unwrap_err();
-    let invalid = s.client.get_server(id(7)).await.unwrap_err();
+    let unauthorized = within(s.client.create_server(&create_request()))
+        .await
+        .unwrap_err();
+    let invalid = within(s.client.get_server(id(7))).await.unwrap_err();
 
     assert_eq!(
         unauthorized,

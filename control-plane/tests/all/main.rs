@@ -1,4 +1,6 @@
-//! Integration tests of the control-plane library's provider clients over real loopback sockets.
+//! Integration tests of the control-plane crate: its provider clients over real loopback sockets and
+//! its binary as a real process.
 
+mod binary;
 mod hetzner_client;
 mod r2_client;

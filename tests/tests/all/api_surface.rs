@@ -11,8 +11,16 @@ const ANY_ID: &str = "00000000-0000-4000-8000-000000000000";
 /// Every platform-auth route, once.
 fn platform_routes() -> Vec<(Method, String, Option<Value>)> {
     vec![
-        (Method::POST, "/vps/provision".into(), Some(json!({"clerkUserId": "user_x", "handle": "x"}))),
-        (Method::POST, "/vps/recover".into(), Some(json!({"clerkUserId": "user_x"}))),
+        (
+            Method::POST,
+            "/vps/provision".into(),
+            Some(json!({"clerkUserId": "user_x", "handle": "x"})),
+        ),
+        (
+            Method::POST,
+            "/vps/recover".into(),
+            Some(json!({"clerkUserId": "user_x"})),
+        ),
         (Method::GET, format!("/vps/{ANY_ID}/status"), None),
         (Method::GET, format!("/vps/{ANY_ID}/events"), None),
         (Method::DELETE, format!("/vps/{ANY_ID}"), None),
@@ -25,7 +33,11 @@ fn platform_routes() -> Vec<(Method, String, Option<Value>)> {
 async fn every_platform_route_answers_401_without_the_secret_with_a_generic_body() {
     let p = TestPlatform::start().await;
     for (method, path, body) in platform_routes() {
-        for token in [None, Some("wrong-secret"), Some(&PLATFORM_SECRET[..PLATFORM_SECRET.len() - 1])] {
+        for token in [
+            None,
+            Some("wrong-secret"),
+            Some(&PLATFORM_SECRET[..PLATFORM_SECRET.len() - 1]),
+        ] {
             let mut req = p.http.request(method.clone(), p.url(&path));
             if let Some(t) = token {
                 req = req.bearer_auth(t);
@@ -35,7 +47,10 @@ async fn every_platform_route_answers_401_without_the_secret_with_a_generic_body
             }
             let r = req.send().await.unwrap();
             assert_eq!(r.status(), 401, "{method} {path} with {token:?}");
-            assert_eq!(r.json::<Value>().await.unwrap(), json!({"error": "Unauthorized"}));
+            assert_eq!(
+                r.json::<Value>().await.unwrap(),
+                json!({"error": "Unauthorized"})
+            );
         }
     }
     assert_eq!(p.hetzner.create_count(), 0);
@@ -43,9 +58,16 @@ async fn every_platform_route_answers_401_without_the_secret_with_a_generic_body
 
 #[tokio::test]
 async fn every_platform_route_answers_503_when_no_secret_is_configured() {
-    let p = TestPlatform::start_with(Options { platform_secret: None, ..Options::default() }).await;
+    let p = TestPlatform::start_with(Options {
+        platform_secret: None,
+        ..Options::default()
+    })
+    .await;
     for (method, path, body) in platform_routes() {
-        let mut req = p.http.request(method.clone(), p.url(&path)).bearer_auth("anything");
+        let mut req = p
+            .http
+            .request(method.clone(), p.url(&path))
+            .bearer_auth("anything");
         if let Some(b) = &body {
             req = req.json(b);
         }
@@ -54,19 +76,34 @@ async fn every_platform_route_answers_503_when_no_secret_is_configured() {
         assert!(r.json::<Value>().await.unwrap()["error"].is_string());
     }
     // Health and metrics need no auth.
-    assert_eq!(p.http.get(p.url("/health")).send().await.unwrap().status(), 200);
-    assert_eq!(p.http.get(p.url("/metrics")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        p.http.get(p.url("/health")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        p.http.get(p.url("/metrics")).send().await.unwrap().status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn bodies_over_4096_bytes_are_413_before_parsing() {
     let p = TestPlatform::start().await;
     let big = json!({"clerkUserId": "user_big", "handle": "big", "pad": "x".repeat(5000)});
-    let r = p.platform(Method::POST, "/vps/provision").json(&big).send().await.unwrap();
+    let r = p
+        .platform(Method::POST, "/vps/provision")
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"error": "Request body too large"}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "Request body too large"})
+    );
     // Also without a Content-Length (chunked), and on host routes.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(vec![b' '; 3000]), Ok(vec![b' '; 3000])];
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(vec![b' '; 3000]), Ok(vec![b' '; 3000])];
     let stream = futures::stream::iter(chunks);
     let r = p
         .http
@@ -93,15 +130,31 @@ async fn malformed_input_is_a_generic_400_and_changes_nothing() {
         "{\"handle\": \"ok\"}",
     ];
     for body in cases {
-        let r = p.platform(Method::POST, "/vps/provision").header("content-type", "application/json").body(body).send().await.unwrap();
+        let r = p
+            .platform(Method::POST, "/vps/provision")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{body}");
         let text = r.text().await.unwrap();
-        assert_eq!(text, "{\"error\":\"Invalid request\"}", "no parser detail leaks for {body}");
+        assert_eq!(
+            text, "{\"error\":\"Invalid request\"}",
+            "no parser detail leaks for {body}"
+        );
     }
     assert_eq!(p.status_code("not-a-uuid").await, 400);
-    let r = p.platform(Method::GET, "/vps/fleet?status=bogus").send().await.unwrap();
+    let r = p
+        .platform(Method::GET, "/vps/fleet?status=bogus")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM user_machines").fetch_one(&p.app.db).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM user_machines")
+        .fetch_one(&p.app.db)
+        .await
+        .unwrap();
     assert_eq!(rows, 0);
     assert_eq!(p.hetzner.create_count(), 0);
 }
@@ -112,28 +165,69 @@ async fn provider_error_text_and_secrets_never_reach_a_client() {
     p.hetzner.inject(FaultRule {
         op: FaultOp::CreateServer,
         when: FaultWhen::Always,
-        effect: FaultEffect::Error { status: 422, code: "invalid_input".into() },
+        effect: FaultEffect::Error {
+            status: 422,
+            code: "invalid_input".into(),
+        },
     });
     let r = p.provision("user_leak", "leak").await;
     let status = r.status();
     let text = r.text().await.unwrap();
     assert_eq!(status, 500);
     assert_eq!(text, "{\"error\":\"Internal error\"}");
-    let machine: String = sqlx::query_scalar("SELECT machine_id::text FROM user_machines WHERE clerk_user_id = 'user_leak'")
-        .fetch_one(&p.app.db)
-        .await
-        .unwrap();
+    let machine: String = sqlx::query_scalar(
+        "SELECT machine_id::text FROM user_machines WHERE clerk_user_id = 'user_leak'",
+    )
+    .fetch_one(&p.app.db)
+    .await
+    .unwrap();
     let everything = [
-        p.platform(Method::GET, &format!("/vps/{machine}/status")).send().await.unwrap().text().await.unwrap(),
-        p.platform(Method::GET, &format!("/vps/{machine}/events")).send().await.unwrap().text().await.unwrap(),
-        p.platform(Method::GET, "/vps/fleet").send().await.unwrap().text().await.unwrap(),
-        p.http.get(p.url("/metrics")).send().await.unwrap().text().await.unwrap(),
+        p.platform(Method::GET, &format!("/vps/{machine}/status"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        p.platform(Method::GET, &format!("/vps/{machine}/events"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        p.platform(Method::GET, "/vps/fleet")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        p.http
+            .get(p.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
     ]
     .join("\n");
-    for needle in [PLATFORM_SECRET, HETZNER_TOKEN, R2_SECRET, "message", "fake hetzner", "registration_token"] {
+    for needle in [
+        PLATFORM_SECRET,
+        HETZNER_TOKEN,
+        R2_SECRET,
+        "message",
+        "fake hetzner",
+        "registration_token",
+    ] {
         assert!(!everything.contains(needle), "{needle} leaked");
     }
-    assert!(everything.contains("\"failureCode\":\"unknown\"") || everything.contains("provider_unavailable") || everything.contains("failureCode"));
+    assert!(
+        everything.contains("\"failureCode\":\"unknown\"")
+            || everything.contains("provider_unavailable")
+            || everything.contains("failureCode")
+    );
 }
 
 #[tokio::test]
@@ -142,7 +236,15 @@ async fn metrics_report_the_fleet_and_the_provider_calls() {
     p.running_machine("user_m1", "m1").await;
     p.provision("user_m2", "m2").await;
     p.reconcile().await;
-    let text = p.http.get(p.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = p
+        .http
+        .get(p.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for line in [
         "matrix_machines{status=\"running\"} 1",
         "matrix_machines{status=\"provisioning\"} 1",
@@ -160,28 +262,56 @@ async fn metrics_report_the_fleet_and_the_provider_calls() {
 async fn fleet_pages_and_filters_with_a_summary() {
     let p = TestPlatform::start().await;
     for i in 0..5 {
-        p.running_machine(&format!("user_f{i}"), &format!("f{i}")).await;
+        p.running_machine(&format!("user_f{i}"), &format!("f{i}"))
+            .await;
     }
     p.provision("user_f9", "f9").await;
-    let page: Value = p.platform(Method::GET, "/vps/fleet?perPage=2&page=2").send().await.unwrap().json().await.unwrap();
+    let page: Value = p
+        .platform(Method::GET, "/vps/fleet?perPage=2&page=2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["total"], 6);
     assert_eq!(page["machines"].as_array().unwrap().len(), 2);
     assert_eq!(page["machines"][0]["handle"], "f2");
     assert_eq!(page["summary"]["byStatus"]["running"], 5);
     assert_eq!(page["summary"]["byStatus"]["provisioning"], 1);
-    let filtered: Value = p.platform(Method::GET, "/vps/fleet?status=provisioning").send().await.unwrap().json().await.unwrap();
+    let filtered: Value = p
+        .platform(Method::GET, "/vps/fleet?status=provisioning")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(filtered["total"], 1);
     assert_eq!(filtered["machines"][0]["handle"], "f9");
-    let searched: Value = p.platform(Method::GET, "/vps/fleet?q=USER_F3").send().await.unwrap().json().await.unwrap();
+    let searched: Value = p
+        .platform(Method::GET, "/vps/fleet?q=USER_F3")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(searched["total"], 1);
 }
 
 #[tokio::test]
 async fn route_resolution_says_where_traffic_goes_or_why_not() {
     let p = TestPlatform::start().await;
-    let get = |user: &str| p.platform(Method::GET, &format!("/vps/route?clerkUserId={user}")).send();
+    let get = |user: &str| {
+        p.platform(Method::GET, &format!("/vps/route?clerkUserId={user}"))
+            .send()
+    };
     let none: Value = get("user_nobody").await.unwrap().json().await.unwrap();
-    assert_eq!((none["routable"].clone(), none["reason"].clone()), (json!(false), json!("no_machine")));
+    assert_eq!(
+        (none["routable"].clone(), none["reason"].clone()),
+        (json!(false), json!("no_machine"))
+    );
     p.provision("user_rt", "rt").await;
     let prov: Value = get("user_rt").await.unwrap().json().await.unwrap();
     assert_eq!(prov["reason"], "provisioning");

@@ -13,7 +13,10 @@ async fn delete_with_a_failing_provider_answers_200_and_the_reconciler_retries_u
     p.hetzner.inject(FaultRule {
         op: FaultOp::DeleteServer,
         when: FaultWhen::Times(6),
-        effect: FaultEffect::Error { status: 503, code: "unavailable".into() },
+        effect: FaultEffect::Error {
+            status: 503,
+            code: "unavailable".into(),
+        },
     });
     let r = p.delete(&id).await;
     assert_eq!(r.status(), 200);
@@ -32,7 +35,11 @@ async fn delete_with_a_failing_provider_answers_200_and_the_reconciler_retries_u
     assert_eq!(p.pending_deletions().await, vec![(server.id, 2)]);
     p.advance(Duration::from_secs(121));
     p.reconcile().await;
-    assert_eq!(p.pending_deletions().await.len(), 0, "provider recovered (each logical call retried internally); entry done");
+    assert_eq!(
+        p.pending_deletions().await.len(),
+        0,
+        "provider recovered (each logical call retried internally); entry done"
+    );
     assert!(p.server_gone(server.id));
 }
 
@@ -61,6 +68,11 @@ async fn deleting_mid_recovery_removes_both_servers() {
 #[tokio::test]
 async fn delete_of_an_unknown_machine_is_404_and_a_bad_id_is_400() {
     let p = TestPlatform::start().await;
-    assert_eq!(p.delete("00000000-0000-4000-8000-000000000001").await.status(), 404);
+    assert_eq!(
+        p.delete("00000000-0000-4000-8000-000000000001")
+            .await
+            .status(),
+        404
+    );
     assert_eq!(p.delete("not-a-uuid").await.status(), 400);
 }

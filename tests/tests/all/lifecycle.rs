@@ -23,7 +23,13 @@ async fn full_lifecycle_provision_register_heartbeat_status_delete() {
     assert_eq!(server.labels["clerk_user_id"], "user_alice");
     assert_eq!(server.labels["runtime_slot"], "primary");
     assert_eq!(server.labels["app"], "matrix-customer-vps");
-    assert!(server.user_data.as_deref().unwrap().starts_with("#cloud-config"));
+    assert!(
+        server
+            .user_data
+            .as_deref()
+            .unwrap()
+            .starts_with("#cloud-config")
+    );
 
     let status = p.status(&id).await;
     assert_eq!(status["status"], "provisioning");
@@ -32,7 +38,10 @@ async fn full_lifecycle_provision_register_heartbeat_status_delete() {
     let reg = p.register_as_host(server).await;
     assert_eq!(reg.status(), 200);
     let reg: Value = reg.json().await.unwrap();
-    assert_eq!(reg, serde_json::json!({"registered": true, "status": "running"}));
+    assert_eq!(
+        reg,
+        serde_json::json!({"registered": true, "status": "running"})
+    );
 
     let status = p.status(&id).await;
     assert_eq!(status["status"], "running");
@@ -40,7 +49,10 @@ async fn full_lifecycle_provision_register_heartbeat_status_delete() {
     assert_eq!(status["lastSeenAt"], "2026-11-24T04:00:00Z");
     assert_eq!(status["heartbeat"]["health"], "ok");
     // vps-meta.json was written to the user's prefix.
-    assert!(p.s3.get(BUCKET, "matrixos-sync/user_alice/system/vps-meta.json").is_some());
+    assert!(
+        p.s3.get(BUCKET, "matrixos-sync/user_alice/system/vps-meta.json")
+            .is_some()
+    );
 
     p.advance(std::time::Duration::from_secs(300));
     let hb = p.heartbeat_as_host(server, &id).await;
@@ -51,7 +63,10 @@ async fn full_lifecycle_provision_register_heartbeat_status_delete() {
     let del = p.delete(&id).await;
     assert_eq!(del.status(), 200);
     let del: Value = del.json().await.unwrap();
-    assert_eq!(del, serde_json::json!({"deleted": true, "machineId": id, "status": "deleted"}));
+    assert_eq!(
+        del,
+        serde_json::json!({"deleted": true, "machineId": id, "status": "deleted"})
+    );
     assert!(p.server_gone(server.id), "server deleted at the provider");
     let status = p.status(&id).await;
     assert_eq!(status["status"], "deleted");
@@ -63,13 +78,30 @@ async fn full_lifecycle_provision_register_heartbeat_status_delete() {
         .events(&id)
         .await
         .iter()
-        .map(|e| (e["kind"].as_str().unwrap().to_owned(), e["actor"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    let expected = [("provision", "api"), ("server_created", "api"), ("register", "host"), ("delete", "operator")];
+    let expected = [
+        ("provision", "api"),
+        ("server_created", "api"),
+        ("register", "host"),
+        ("delete", "operator"),
+    ];
     assert_eq!(kinds, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
 
     // Deleting again is 404.
     assert_eq!(p.delete(&id).await.status(), 404);
-    let fleet: Value = p.platform(Method::GET, "/vps/fleet").send().await.unwrap().json().await.unwrap();
+    let fleet: Value = p
+        .platform(Method::GET, "/vps/fleet")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(fleet["total"], 0);
 }

@@ -15,7 +15,10 @@ fn fail_creates(p: &TestPlatform, status: u16, code: &str) {
     p.hetzner.inject(FaultRule {
         op: FaultOp::CreateServer,
         when: FaultWhen::Always,
-        effect: FaultEffect::Error { status, code: code.into() },
+        effect: FaultEffect::Error {
+            status,
+            code: code.into(),
+        },
     });
 }
 
@@ -35,7 +38,10 @@ async fn provision_is_idempotent_per_user_and_slot_and_ignores_the_handle() {
     assert_eq!(p.hetzner.create_count(), 2);
 
     // A running row is returned as it is.
-    let server = p.servers_of(first["machineId"].as_str().unwrap()).pop().unwrap();
+    let server = p
+        .servers_of(first["machineId"].as_str().unwrap())
+        .pop()
+        .unwrap();
     assert_eq!(p.register_as_host(&server).await.status(), 200);
     let running = json(p.provision("user_bob", "bob").await).await;
     assert_eq!(running["status"], "running");
@@ -54,10 +60,11 @@ async fn twenty_concurrent_provisions_for_one_user_give_one_row_and_one_create()
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "all calls converge on one machine: {ids:?}");
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM user_machines WHERE clerk_user_id = 'user_many'")
-        .fetch_one(&p.app.db)
-        .await
-        .unwrap();
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM user_machines WHERE clerk_user_id = 'user_many'")
+            .fetch_one(&p.app.db)
+            .await
+            .unwrap();
     assert_eq!(rows, 1);
     assert_eq!(p.hetzner.create_count(), 1);
 }
@@ -79,11 +86,16 @@ async fn failed_rows_are_retired_and_replaced_until_the_attempt_cap() {
     let r = p.provision("user_quota", "quota").await;
     assert_eq!(r.status(), 429, "capacity failure is a 429");
     let body = json(r).await;
-    assert_eq!(body, serde_json::json!({"error": "Provider capacity unavailable"}));
-    let first: String = sqlx::query_scalar("SELECT machine_id::text FROM user_machines WHERE clerk_user_id = 'user_quota'")
-        .fetch_one(&p.app.db)
-        .await
-        .unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "Provider capacity unavailable"})
+    );
+    let first: String = sqlx::query_scalar(
+        "SELECT machine_id::text FROM user_machines WHERE clerk_user_id = 'user_quota'",
+    )
+    .fetch_one(&p.app.db)
+    .await
+    .unwrap();
     let status = p.status(&first).await;
     assert_eq!(status["status"], "failed");
     assert_eq!(status["failureCode"], "quota_exceeded");
@@ -100,16 +112,21 @@ async fn failed_rows_are_retired_and_replaced_until_the_attempt_cap() {
     .unwrap();
     assert_eq!(
         before,
-        vec![("failed".into(), 1, true), ("failed".into(), 2, true), ("failed".into(), 3, false)],
+        vec![
+            ("failed".into(), 1, true),
+            ("failed".into(), 2, true),
+            ("failed".into(), 3, false)
+        ],
         "earlier attempts are retired (soft-deleted), the last is live"
     );
     let r = p.provision("user_quota", "quota").await;
     assert_eq!(r.status(), 409);
     assert_eq!(json(r).await["error"], "Provisioning retry limit reached");
-    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM user_machines WHERE clerk_user_id = 'user_quota'")
-        .fetch_one(&p.app.db)
-        .await
-        .unwrap();
+    let after: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM user_machines WHERE clerk_user_id = 'user_quota'")
+            .fetch_one(&p.app.db)
+            .await
+            .unwrap();
     assert_eq!(after, 3);
 
     // A retry after the provider recovers succeeds once the operator deletes the failed row.
@@ -127,31 +144,54 @@ async fn failed_rows_are_retired_and_replaced_until_the_attempt_cap() {
 
 #[tokio::test]
 async fn oversize_user_data_fails_the_row_without_a_provider_call() {
-    let p = TestPlatform::start_with(Options { tweak: |s| s.user_data_limit = 512, ..Options::default() }).await;
+    let p = TestPlatform::start_with(Options {
+        tweak: |s| s.user_data_limit = 512,
+        ..Options::default()
+    })
+    .await;
     let r = p.provision("user_big", "big").await;
     assert_eq!(r.status(), 500);
-    assert_eq!(json(r).await, serde_json::json!({"error": "Internal error"}));
+    assert_eq!(
+        json(r).await,
+        serde_json::json!({"error": "Internal error"})
+    );
     assert_eq!(p.hetzner.create_count(), 0);
-    assert!(p.hetzner.requests().iter().all(|r| r.method != "POST"), "no create was sent");
-    let code: String = sqlx::query_scalar("SELECT failure_code FROM user_machines WHERE clerk_user_id = 'user_big'")
-        .fetch_one(&p.app.db)
-        .await
-        .unwrap();
+    assert!(
+        p.hetzner.requests().iter().all(|r| r.method != "POST"),
+        "no create was sent"
+    );
+    let code: String = sqlx::query_scalar(
+        "SELECT failure_code FROM user_machines WHERE clerk_user_id = 'user_big'",
+    )
+    .fetch_one(&p.app.db)
+    .await
+    .unwrap();
     assert_eq!(code, "user_data_too_large");
 }
 
 #[tokio::test]
 async fn a_lost_create_response_followed_by_a_retry_adopts_the_server_by_label() {
     let p = TestPlatform::start().await;
-    p.hetzner.inject(FaultRule { op: FaultOp::CreateServer, when: FaultWhen::Nth(1), effect: FaultEffect::CommitThenDrop });
+    p.hetzner.inject(FaultRule {
+        op: FaultOp::CreateServer,
+        when: FaultWhen::Nth(1),
+        effect: FaultEffect::CommitThenDrop,
+    });
     let r = p.provision("user_lost", "lost").await;
     assert_eq!(r.status(), 202, "an unknown outcome is still accepted");
     let body = json(r).await;
     assert_eq!(body["status"], "provisioning");
     let id = body["machineId"].as_str().unwrap().to_owned();
-    assert_eq!(p.hetzner.create_count(), 1, "the create did happen at the provider");
+    assert_eq!(
+        p.hetzner.create_count(),
+        1,
+        "the create did happen at the provider"
+    );
     let status = p.status(&id).await;
-    assert!(status["hetznerServerId"].is_null(), "the row cannot know the server yet");
+    assert!(
+        status["hetznerServerId"].is_null(),
+        "the row cannot know the server yet"
+    );
     assert_eq!(status["pendingAction"], "creating_server");
 
     // The caller retries (as upstream clients do); the step looks the server up by label.
@@ -170,8 +210,15 @@ async fn a_lost_create_response_followed_by_a_retry_adopts_the_server_by_label()
 #[tokio::test]
 async fn the_reconciler_adopts_a_lost_create_by_label_too() {
     let p = TestPlatform::start().await;
-    p.hetzner.inject(FaultRule { op: FaultOp::CreateServer, when: FaultWhen::Nth(1), effect: FaultEffect::CommitThenDrop });
-    let id = json(p.provision("user_lost2", "lost2").await).await["machineId"].as_str().unwrap().to_owned();
+    p.hetzner.inject(FaultRule {
+        op: FaultOp::CreateServer,
+        when: FaultWhen::Nth(1),
+        effect: FaultEffect::CommitThenDrop,
+    });
+    let id = json(p.provision("user_lost2", "lost2").await).await["machineId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     p.advance(Duration::from_secs(60));
     p.reconcile().await;
     assert_eq!(p.hetzner.create_count(), 1);
@@ -181,20 +228,28 @@ async fn the_reconciler_adopts_a_lost_create_by_label_too() {
 
 #[tokio::test]
 async fn a_provisioning_burst_waits_for_rate_limit_budget_instead_of_failing_rows() {
-    let p = TestPlatform::start_with(Options { rate_limit: 5, refill_per_second: 1.0, ..Options::default() }).await;
+    let p = TestPlatform::start_with(Options {
+        rate_limit: 5,
+        refill_per_second: 1.0,
+        ..Options::default()
+    })
+    .await;
     let n = 12;
     let mut ids = Vec::new();
     for i in 0..n {
-        let r = p.provision(&format!("user_burst_{i}"), &format!("burst-{i}")).await;
+        let r = p
+            .provision(&format!("user_burst_{i}"), &format!("burst-{i}"))
+            .await;
         assert_eq!(r.status(), 202, "no row fails because of the rate limit");
         ids.push(json(r).await["machineId"].as_str().unwrap().to_owned());
     }
     // Time passes and the reconciler runs pending creates as budget returns.
     for _ in 0..60 {
-        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM user_machines WHERE pending_step IS NOT NULL")
-            .fetch_one(&p.app.db)
-            .await
-            .unwrap();
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM user_machines WHERE pending_step IS NOT NULL")
+                .fetch_one(&p.app.db)
+                .await
+                .unwrap();
         if pending == 0 {
             break;
         }
@@ -207,6 +262,76 @@ async fn a_provisioning_burst_waits_for_rate_limit_budget_instead_of_failing_row
         assert!(s["hetznerServerId"].is_number(), "{id} has its server");
     }
     assert_eq!(p.hetzner.create_count(), n);
-    let rejected = p.hetzner.requests().iter().filter(|r| r.status == Some(429)).count();
-    assert_eq!(rejected, 0, "the client paced itself: the provider never had to refuse");
+    let rejected = p
+        .hetzner
+        .requests()
+        .iter()
+        .filter(|r| r.status == Some(429))
+        .count();
+    assert_eq!(
+        rejected, 0,
+        "the client paced itself: the provider never had to refuse"
+    );
+}
+
+#[tokio::test]
+async fn server_names_stay_valid_hostnames_for_long_handles_and_other_slots() {
+    let p = TestPlatform::start().await;
+    let handle = format!("a{}", "b".repeat(62));
+    let id = json(
+        p.provision_slot("user_long", &handle, "workspace-dev")
+            .await,
+    )
+    .await["machineId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let server = p.servers_of(&id).pop().expect("created");
+    assert!(server.name.len() <= 63, "{}", server.name);
+    assert!(
+        server.name.starts_with("matrix-ab") && server.name.ends_with("-workspace-dev"),
+        "{}",
+        server.name
+    );
+}
+
+#[tokio::test]
+async fn a_taken_server_name_falls_back_to_a_unique_one() {
+    let p = TestPlatform::start().await;
+    // A failed row's server still holds `matrix-taken` (its deletion keeps failing).
+    p.hetzner.inject(FaultRule {
+        op: FaultOp::DeleteServer,
+        when: FaultWhen::Always,
+        effect: FaultEffect::Error {
+            status: 503,
+            code: "unavailable".into(),
+        },
+    });
+    let first = json(p.provision("user_taken", "taken").await).await["machineId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    p.advance(Duration::from_secs(16 * 60));
+    p.reconcile().await;
+    assert_eq!(
+        p.status(&first).await["failureCode"],
+        "registration_timeout"
+    );
+    assert!(
+        p.servers_of(&first)
+            .iter()
+            .any(|s| s.name == "matrix-taken"),
+        "old server still there"
+    );
+    let second = p.provision("user_taken", "taken").await;
+    assert_eq!(second.status(), 202);
+    let second = json(second).await["machineId"].as_str().unwrap().to_owned();
+    let server = p
+        .servers_of(&second)
+        .pop()
+        .expect("created under another name");
+    assert_eq!(
+        server.name,
+        format!("matrix-taken-{}", &second.replace('-', "")[..8])
+    );
 }

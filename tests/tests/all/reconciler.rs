@@ -19,7 +19,10 @@ async fn stale_rows_get_the_right_failure_codes() {
     p.hetzner.inject(FaultRule {
         op: FaultOp::CreateServer,
         when: FaultWhen::Always,
-        effect: FaultEffect::Error { status: 503, code: "unavailable".into() },
+        effect: FaultEffect::Error {
+            status: 503,
+            code: "unavailable".into(),
+        },
     });
     let no_server = id_of(p.provision("user_s1", "s1").await).await;
     p.hetzner.clear_faults();
@@ -33,7 +36,10 @@ async fn stale_rows_get_the_right_failure_codes() {
     p.hetzner.inject(FaultRule {
         op: FaultOp::CreateServer,
         when: FaultWhen::Always,
-        effect: FaultEffect::Error { status: 503, code: "unavailable".into() },
+        effect: FaultEffect::Error {
+            status: 503,
+            code: "unavailable".into(),
+        },
     });
     p.reconcile().await;
     assert_eq!(p.status(&no_server).await["status"], "provisioning");
@@ -42,9 +48,15 @@ async fn stale_rows_get_the_right_failure_codes() {
     p.advance(Duration::from_secs(2 * 60));
     p.reconcile().await;
     let a = p.status(&no_server).await;
-    assert_eq!((a["status"].as_str(), a["failureCode"].as_str()), (Some("failed"), Some("provider_unavailable")));
+    assert_eq!(
+        (a["status"].as_str(), a["failureCode"].as_str()),
+        (Some("failed"), Some("provider_unavailable"))
+    );
     let b = p.status(&vanished).await;
-    assert_eq!((b["status"].as_str(), b["failureCode"].as_str()), (Some("failed"), Some("not_found")));
+    assert_eq!(
+        (b["status"].as_str(), b["failureCode"].as_str()),
+        (Some("failed"), Some("not_found"))
+    );
 }
 
 #[tokio::test]
@@ -59,7 +71,10 @@ async fn a_host_that_never_registers_times_out_and_its_server_is_deleted() {
     p.advance(Duration::from_secs(5 * 60));
     p.reconcile().await;
     let s = p.status(&id).await;
-    assert_eq!((s["status"].as_str(), s["failureCode"].as_str()), (Some("failed"), Some("registration_timeout")));
+    assert_eq!(
+        (s["status"].as_str(), s["failureCode"].as_str()),
+        (Some("failed"), Some("registration_timeout"))
+    );
     assert!(p.server_gone(server.id), "server deleted");
     assert!(p.pending_deletions().await.is_empty());
 }
@@ -69,12 +84,14 @@ async fn orphan_servers_are_deleted_after_the_grace_period() {
     let p = TestPlatform::start().await;
     let (id, server) = p.running_machine("user_orph", "orph").await;
     // Make the row forget its server (as if the registry lost it): the server is now an orphan.
-    sqlx::query("UPDATE user_machines SET deleted_at = $2, status = 'deleted' WHERE machine_id = $1::uuid")
-        .bind(&id)
-        .bind(start_time())
-        .execute(&p.app.db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE user_machines SET deleted_at = $2, status = 'deleted' WHERE machine_id = $1::uuid",
+    )
+    .bind(&id)
+    .bind(start_time())
+    .execute(&p.app.db)
+    .await
+    .unwrap();
     p.reconcile().await;
     assert!(p.server_alive(server.id), "inside the grace period");
     p.advance(Duration::from_secs(31 * 60));
@@ -88,14 +105,36 @@ async fn backup_freshness_is_verified_from_r2_and_shown_in_the_fleet() {
     let (fresh_id, _) = p.running_machine("user_bf", "bf").await;
     let (broken_id, _) = p.running_machine("user_bk", "bk").await;
     p.seed_backup("user_bf", start_time(), b"PGDMP");
-    p.s3.put(BUCKET, "matrixos-sync/user_bk/system/db/latest", b"system/db/snapshots/2026-11-24T0300Z.dump\n".to_vec());
+    p.s3.put(
+        BUCKET,
+        "matrixos-sync/user_bk/system/db/latest",
+        b"system/db/snapshots/2026-11-24T0300Z.dump\n".to_vec(),
+    );
     p.advance(Duration::from_secs(30 * 60));
     p.reconcile().await;
-    let fleet: Value = p.platform(Method::GET, "/vps/fleet").send().await.unwrap().json().await.unwrap();
-    let by_id = |id: &str| fleet["machines"].as_array().unwrap().iter().find(|m| m["machineId"] == id).unwrap().clone();
+    let fleet: Value = p
+        .platform(Method::GET, "/vps/fleet")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by_id = |id: &str| {
+        fleet["machines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["machineId"] == id)
+            .unwrap()
+            .clone()
+    };
     let fresh = by_id(&fresh_id);
     assert_eq!(fresh["backup"]["freshness"], "fresh");
-    assert_eq!(fresh["backup"]["key"], "system/db/snapshots/2026-11-24T0400Z.dump");
+    assert_eq!(
+        fresh["backup"]["key"],
+        "system/db/snapshots/2026-11-24T0400Z.dump"
+    );
     assert_eq!(fresh["backup"]["sizeBytes"], 5);
     assert_eq!(fresh["backup"]["ageSeconds"], 1800);
     let broken = by_id(&broken_id);
@@ -104,12 +143,23 @@ async fn backup_freshness_is_verified_from_r2_and_shown_in_the_fleet() {
     assert_eq!(fleet["summary"]["byBackup"]["fresh"], 1);
     assert_eq!(fleet["summary"]["byBackup"]["critical"], 1);
     let events = p.events(&broken_id).await;
-    assert!(events.iter().any(|e| e["kind"] == "backup_problem" && e["reason"] == "missing_object"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "backup_problem" && e["reason"] == "missing_object")
+    );
 
     // Three hours later with no new backup: stale.
     p.advance(Duration::from_secs(3 * 3600));
     p.reconcile().await;
-    let filtered: Value = p.platform(Method::GET, "/vps/fleet?backup=stale").send().await.unwrap().json().await.unwrap();
+    let filtered: Value = p
+        .platform(Method::GET, "/vps/fleet?backup=stale")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(filtered["total"], 1);
     assert_eq!(filtered["machines"][0]["machineId"], fresh_id);
 }
@@ -124,12 +174,31 @@ async fn heartbeat_staleness_is_evaluated_and_recorded() {
     p.advance(Duration::from_secs(5 * 60));
     p.reconcile().await;
     assert_eq!(p.status(&id).await["heartbeat"]["health"], "unreachable");
-    let fleet: Value = p.platform(Method::GET, "/vps/fleet?heartbeat=unreachable").send().await.unwrap().json().await.unwrap();
+    let fleet: Value = p
+        .platform(Method::GET, "/vps/fleet?heartbeat=unreachable")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(fleet["total"], 1);
     assert_eq!(p.heartbeat_as_host(&server, &id).await.status(), 200);
     assert_eq!(p.status(&id).await["heartbeat"]["health"], "ok");
-    let kinds: Vec<String> = p.events(&id).await.iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
-    assert!(kinds.ends_with(&["heartbeat_late".into(), "heartbeat_unreachable".into(), "heartbeat_ok".into()]), "{kinds:?}");
+    let kinds: Vec<String> = p
+        .events(&id)
+        .await
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        kinds.ends_with(&[
+            "heartbeat_late".into(),
+            "heartbeat_unreachable".into(),
+            "heartbeat_ok".into()
+        ]),
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
@@ -143,20 +212,40 @@ async fn two_replicas_never_act_twice_on_one_queue_entry_or_row() {
     });
     let mut servers = Vec::new();
     for i in 0..8 {
-        let (id, server) = p.running_machine(&format!("user_rep{i}"), &format!("rep{i}")).await;
+        let (id, server) = p
+            .running_machine(&format!("user_rep{i}"), &format!("rep{i}"))
+            .await;
         servers.push(server.id);
         p.hetzner.inject(FaultRule {
             op: FaultOp::DeleteServer,
             // Every attempt of the client's internal retries fails, so the deletion is queued.
             when: FaultWhen::Times(3),
-            effect: FaultEffect::Error { status: 503, code: "unavailable".into() },
+            effect: FaultEffect::Error {
+                status: 503,
+                code: "unavailable".into(),
+            },
         });
         assert_eq!(p.delete(&id).await.status(), 200);
     }
     p.advance(Duration::from_secs(120));
-    let before = p.hetzner.requests().iter().filter(|r| r.method == "DELETE").count();
+    let before = p
+        .hetzner
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
     let (_a, _b) = tokio::join!(p.reconcile(), other.run_pass());
-    let deletes = p.hetzner.requests().iter().filter(|r| r.method == "DELETE").count() - before;
-    assert_eq!(deletes, servers.len(), "each queued server deleted exactly once across both replicas");
+    let deletes = p
+        .hetzner
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .count()
+        - before;
+    assert_eq!(
+        deletes,
+        servers.len(),
+        "each queued server deleted exactly once across both replicas"
+    );
     assert!(p.pending_deletions().await.is_empty());
 }

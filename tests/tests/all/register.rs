@@ -13,13 +13,31 @@ struct Host {
 }
 
 async fn provisioned(p: &TestPlatform, user: &str) -> Host {
-    let body: Value = p.provision(user, &user.replace('_', "-")).await.json().await.unwrap();
-    let server = p.servers_of(body["machineId"].as_str().unwrap()).pop().unwrap();
-    Host { env: parse_env_lines(server.user_data.as_deref().unwrap()), server }
+    let body: Value = p
+        .provision(user, &user.replace('_', "-"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let server = p
+        .servers_of(body["machineId"].as_str().unwrap())
+        .pop()
+        .unwrap();
+    Host {
+        env: parse_env_lines(server.user_data.as_deref().unwrap()),
+        server,
+    }
 }
 
 async fn register(p: &TestPlatform, token: &str, body: Value) -> (u16, Value) {
-    let r = p.http.post(p.url("/vps/register")).bearer_auth(token).json(&body).send().await.unwrap();
+    let r = p
+        .http
+        .post(p.url("/vps/register"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
@@ -36,7 +54,10 @@ fn body(h: &Host) -> Value {
 
 async fn still_provisioning(p: &TestPlatform, h: &Host) {
     let s = p.status(&h.env["MATRIX_MACHINE_ID"]).await;
-    assert_eq!(s["status"], "provisioning", "a rejected registration changes nothing");
+    assert_eq!(
+        s["status"], "provisioning",
+        "a rejected registration changes nothing"
+    );
 }
 
 #[tokio::test]
@@ -46,8 +67,17 @@ async fn register_rejects_a_wrong_token() {
     let (status, err) = register(&p, &"0".repeat(64), body(&h)).await;
     assert_eq!((status, err), (401, json!({"error": "Unauthorized"})));
     let (status, _) = register(&p, &h.env["MATRIX_HEARTBEAT_TOKEN"], body(&h)).await;
-    assert_eq!(status, 401, "the heartbeat token is not a registration token");
-    let r = p.http.post(p.url("/vps/register")).json(&body(&h)).send().await.unwrap();
+    assert_eq!(
+        status, 401,
+        "the heartbeat token is not a registration token"
+    );
+    let r = p
+        .http
+        .post(p.url("/vps/register"))
+        .json(&body(&h))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401, "no token at all");
     still_provisioning(&p, &h).await;
 }
@@ -77,11 +107,22 @@ async fn register_rejects_a_server_id_that_is_not_the_rows() {
 async fn register_rejects_private_and_malformed_addresses() {
     let p = TestPlatform::start().await;
     let h = provisioned(&p, "user_r4").await;
-    for ip in ["10.0.0.5", "192.168.1.1", "127.0.0.1", "100.64.1.1", "not-an-ip", "1.2.3.04"] {
+    for ip in [
+        "10.0.0.5",
+        "192.168.1.1",
+        "127.0.0.1",
+        "100.64.1.1",
+        "not-an-ip",
+        "1.2.3.04",
+    ] {
         let mut b = body(&h);
         b["publicIPv4"] = json!(ip);
         let (status, err) = register(&p, &h.env["MATRIX_REGISTRATION_TOKEN"], b).await;
-        assert_eq!((status, err), (400, json!({"error": "Invalid request"})), "{ip}");
+        assert_eq!(
+            (status, err),
+            (400, json!({"error": "Invalid request"})),
+            "{ip}"
+        );
     }
     still_provisioning(&p, &h).await;
 }
@@ -116,7 +157,12 @@ async fn vps_meta_json_is_exactly_as_specified_and_a_failed_write_is_a_warning()
     let h = provisioned(&p, "user_meta").await;
     let (status, _) = register(&p, &h.env["MATRIX_REGISTRATION_TOKEN"], body(&h)).await;
     assert_eq!(status, 200);
-    let raw = p.s3.get(fleet_tests::platform::BUCKET, "matrixos-sync/user_meta/system/vps-meta.json").unwrap();
+    let raw =
+        p.s3.get(
+            fleet_tests::platform::BUCKET,
+            "matrixos-sync/user_meta/system/vps-meta.json",
+        )
+        .unwrap();
     let meta: Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(
         meta,
@@ -139,9 +185,21 @@ async fn vps_meta_json_is_exactly_as_specified_and_a_failed_write_is_a_warning()
     p.s3.fail_next(10, 500);
     let (status, ok) = register(&p, &h2.env["MATRIX_REGISTRATION_TOKEN"], body(&h2)).await;
     assert_eq!(status, 200);
-    assert_eq!(ok, json!({"registered": true, "status": "running", "warnings": ["vps_meta_persistence_failed"]}));
-    assert_eq!(p.status(&h2.env["MATRIX_MACHINE_ID"]).await["status"], "running");
+    assert_eq!(
+        ok,
+        json!({"registered": true, "status": "running", "warnings": ["vps_meta_persistence_failed"]})
+    );
+    assert_eq!(
+        p.status(&h2.env["MATRIX_MACHINE_ID"]).await["status"],
+        "running"
+    );
     p.s3.fail_next(0, 500);
     p.reconcile().await;
-    assert!(p.s3.get(fleet_tests::platform::BUCKET, "matrixos-sync/user_meta2/system/vps-meta.json").is_some());
+    assert!(
+        p.s3.get(
+            fleet_tests::platform::BUCKET,
+            "matrixos-sync/user_meta2/system/vps-meta.json"
+        )
+        .is_some()
+    );
 }
