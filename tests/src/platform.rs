@@ -193,6 +193,13 @@ impl TestPlatform {
             .unwrap()
     }
 
+    /// `GET <path>` with the platform secret, expecting 200 and JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.platform(Method::GET, path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+
     pub async fn recover(&self, user: &str, allow_empty: bool) -> Response {
         self.platform(Method::POST, "/vps/recover")
             .json(&json!({"clerkUserId": user, "allowEmpty": allow_empty}))

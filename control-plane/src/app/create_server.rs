@@ -202,18 +202,7 @@ async fn record(
     if kept {
         event_append(
             &mut *txn,
-            &NewEvent {
-                at: now,
-                machine_id: row.machine_id,
-                clerk_user_id: &row.clerk_user_id,
-                runtime_slot: &row.runtime_slot,
-                kind,
-                from: Some(row.status),
-                to: Some(row.status),
-                actor,
-                reason: None,
-                related: None,
-            },
+            &NewEvent::about(&row, now, kind, Some(row.status), Some(row.status), actor),
         )
         .await?;
     } else {
@@ -291,18 +280,15 @@ pub async fn fail_or_rollback(
         }
         event_append(
             &mut *txn,
-            &NewEvent {
-                at: now,
-                machine_id: row.machine_id,
-                clerk_user_id: &row.clerk_user_id,
-                runtime_slot: &row.runtime_slot,
-                kind: "fail",
-                from: Some(MachineStatus::Provisioning),
-                to: Some(MachineStatus::Failed),
+            &NewEvent::about(
+                &row,
+                now,
+                "fail",
+                Some(MachineStatus::Provisioning),
+                Some(MachineStatus::Failed),
                 actor,
-                reason: Some(code.as_str()),
-                related: None,
-            },
+            )
+            .reason(Some(code.as_str())),
         )
         .await?;
         app.metrics.provision_failure(code);

@@ -48,22 +48,16 @@ pub async fn delete(app: &App, machine_id: MachineId) -> Result<()> {
     for server in &servers {
         deletion_enqueue(&mut *txn, *server, Some(machine_id), "machine_deleted", now).await?;
     }
-    event_append(
-        &mut *txn,
-        &NewEvent {
-            at: now,
-            machine_id,
-            clerk_user_id: &row.clerk_user_id,
-            runtime_slot: &row.runtime_slot,
-            kind: "delete",
-            from: Some(row.status),
-            to: Some(MachineStatus::Deleted),
-            actor: Actor::Operator,
-            reason: None,
-            related: row.recovery.as_ref().map(|r| r.old_machine_id),
-        },
+    let event = NewEvent::about(
+        &row,
+        now,
+        "delete",
+        Some(row.status),
+        Some(MachineStatus::Deleted),
+        Actor::Operator,
     )
-    .await?;
+    .related(row.recovery.as_ref().map(|r| r.old_machine_id));
+    event_append(&mut *txn, &event).await?;
     txn.commit().await?;
 
     if row.pending_step.is_some() {

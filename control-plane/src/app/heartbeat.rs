@@ -54,18 +54,15 @@ pub async fn heartbeat(app: &App, token: &Secret, req: &HeartbeatRequest) -> Res
                 if let Some(m) = machines::machine_get(&app.db, req.machine_id).await? {
                     event_append(
                         &app.db,
-                        &NewEvent {
-                            at: now,
-                            machine_id: m.machine_id,
-                            clerk_user_id: &m.clerk_user_id,
-                            runtime_slot: &m.runtime_slot,
-                            kind: "heartbeat_ok",
-                            from: Some(MachineStatus::Running),
-                            to: Some(MachineStatus::Running),
-                            actor: Actor::Host,
-                            reason: previous_state,
-                            related: None,
-                        },
+                        &NewEvent::about(
+                            &m,
+                            now,
+                            "heartbeat_ok",
+                            Some(MachineStatus::Running),
+                            Some(MachineStatus::Running),
+                            Actor::Host,
+                        )
+                        .reason(previous_state),
                     )
                     .await?;
                 }

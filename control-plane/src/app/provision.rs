@@ -160,22 +160,16 @@ async fn provision_claim_row(app: &App, req: &ProvisionRequest) -> Result<Claime
     };
     match machines::machine_insert(&mut txn, &new).await? {
         InsertOutcome::Inserted(row) => {
-            event_append(
-                &mut *txn,
-                &NewEvent {
-                    at: now,
-                    machine_id,
-                    clerk_user_id: &req.clerk_user_id,
-                    runtime_slot: &req.runtime_slot,
-                    kind: "provision",
-                    from: None,
-                    to: Some(MachineStatus::Provisioning),
-                    actor: Actor::Api,
-                    reason: (attempt > 1).then_some("retry_after_failure"),
-                    related: None,
-                },
+            let event = NewEvent::about(
+                &row,
+                now,
+                "provision",
+                None,
+                Some(MachineStatus::Provisioning),
+                Actor::Api,
             )
-            .await?;
+            .reason((attempt > 1).then_some("retry_after_failure"));
+            event_append(&mut *txn, &event).await?;
             txn.commit().await?;
             Ok(Claimed::New(row, token))
         }
@@ -227,18 +221,15 @@ async fn provision_retire_failed(
     }
     event_append(
         &mut **txn,
-        &NewEvent {
-            at: now,
-            machine_id: row.machine_id,
-            clerk_user_id: &row.clerk_user_id,
-            runtime_slot: &row.runtime_slot,
-            kind: "retire",
-            from: Some(MachineStatus::Failed),
-            to: Some(MachineStatus::Failed),
-            actor: Actor::Api,
-            reason: row.failure_code.map(|c| c.as_str()),
-            related: None,
-        },
+        &NewEvent::about(
+            &row,
+            now,
+            "retire",
+            Some(MachineStatus::Failed),
+            Some(MachineStatus::Failed),
+            Actor::Api,
+        )
+        .reason(row.failure_code.map(|c| c.as_str())),
     )
     .await?;
     Ok(())

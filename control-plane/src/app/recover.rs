@@ -180,22 +180,18 @@ async fn recover_claim(
         (c.new_machine_id, row.machine_id, "recover"),
         (row.machine_id, c.new_machine_id, "replaced"),
     ] {
-        event_append(
-            &mut *txn,
-            &NewEvent {
-                at: now,
-                machine_id,
-                clerk_user_id: &row.clerk_user_id,
-                runtime_slot: &row.runtime_slot,
-                kind,
-                from: Some(row.status),
-                to: Some(MachineStatus::Recovering),
-                actor: Actor::Operator,
-                reason: req.allow_empty.then_some("allow_empty"),
-                related: Some(related),
-            },
+        let event = NewEvent::about(
+            &row,
+            now,
+            kind,
+            Some(row.status),
+            Some(MachineStatus::Recovering),
+            Actor::Operator,
         )
-        .await?;
+        .for_machine(machine_id)
+        .reason(req.allow_empty.then_some("allow_empty"))
+        .related(Some(related));
+        event_append(&mut *txn, &event).await?;
     }
     let claimed = machines::machine_get_for_update(&mut txn, c.new_machine_id)
         .await?
@@ -284,26 +280,23 @@ pub async fn recover_rollback(
     } else {
         recovery.old_machine_id
     };
-    event_append(
-        &mut *txn,
-        &NewEvent {
-            at: now,
-            machine_id: restored_id,
-            clerk_user_id: &row.clerk_user_id,
-            runtime_slot: &row.runtime_slot,
-            kind,
-            from: Some(MachineStatus::Recovering),
-            to: Some(to),
-            actor,
-            reason: Some(code.as_str()),
-            related: Some(if old_server_gone {
-                recovery.old_machine_id
-            } else {
-                row.machine_id
-            }),
-        },
+    let related = if old_server_gone {
+        recovery.old_machine_id
+    } else {
+        row.machine_id
+    };
+    let event = NewEvent::about(
+        row,
+        now,
+        kind,
+        Some(MachineStatus::Recovering),
+        Some(to),
+        actor,
     )
-    .await?;
+    .for_machine(restored_id)
+    .reason(Some(code.as_str()))
+    .related(Some(related));
+    event_append(&mut *txn, &event).await?;
     txn.commit().await?;
     warn!(machine_id = %row.machine_id, code = %code, kind, "recovery undone");
     delete_servers_now(app, &servers_to_delete).await;

@@ -97,18 +97,15 @@ pub async fn register(app: &App, token: &Secret, req: &RegisterRequest) -> Resul
     }
     event_append(
         &mut *txn,
-        &NewEvent {
-            at: now,
-            machine_id: row.machine_id,
-            clerk_user_id: &row.clerk_user_id,
-            runtime_slot: &row.runtime_slot,
-            kind: "register",
-            from: Some(row.status),
-            to: Some(MachineStatus::Running),
-            actor: Actor::Host,
-            reason: None,
-            related: old.map(|r| r.old_machine_id),
-        },
+        &NewEvent::about(
+            &row,
+            now,
+            "register",
+            Some(row.status),
+            Some(MachineStatus::Running),
+            Actor::Host,
+        )
+        .related(old.map(|r| r.old_machine_id)),
     )
     .await?;
     txn.commit().await?;

@@ -67,22 +67,19 @@ async fn scan_one(app: &App, m: &Machine) -> crate::Result<bool> {
     if changed && (observation.problem.is_some() || old_problem.is_some()) {
         event_append(
             &mut *txn,
-            &NewEvent {
-                at: now,
-                machine_id: m.machine_id,
-                clerk_user_id: &m.clerk_user_id,
-                runtime_slot: &m.runtime_slot,
-                kind: if observation.problem.is_some() {
+            &NewEvent::about(
+                &m,
+                now,
+                if observation.problem.is_some() {
                     "backup_problem"
                 } else {
                     "backup_ok"
                 },
-                from: Some(MachineStatus::Running),
-                to: Some(MachineStatus::Running),
-                actor: Actor::Reconciler,
-                reason: observation.problem.as_deref(),
-                related: None,
-            },
+                Some(MachineStatus::Running),
+                Some(MachineStatus::Running),
+                Actor::Reconciler,
+            )
+            .reason(observation.problem.as_deref()),
         )
         .await?;
     }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::ids::{ClerkUserId, MachineId, RuntimeSlot};
 use crate::status::{Actor, MachineStatus};
+use crate::store::machines::Machine;
 
 /// One event to append.
 #[derive(Debug, Clone)]
@@ -23,6 +24,44 @@ pub struct NewEvent<'a> {
     pub actor: Actor,
     pub reason: Option<&'a str>,
     pub related: Option<MachineId>,
+}
+
+impl<'a> NewEvent<'a> {
+    /// An event about `m`, with no reason and no related machine (add them with the setters).
+    pub fn about(
+        m: &'a Machine,
+        at: DateTime<Utc>,
+        kind: &'static str,
+        from: Option<MachineStatus>,
+        to: Option<MachineStatus>,
+        actor: Actor,
+    ) -> Self {
+        Self {
+            at,
+            machine_id: m.machine_id,
+            clerk_user_id: &m.clerk_user_id,
+            runtime_slot: &m.runtime_slot,
+            kind,
+            from,
+            to,
+            actor,
+            reason: None,
+            related: None,
+        }
+    }
+    pub fn reason(mut self, reason: Option<&'a str>) -> Self {
+        self.reason = reason;
+        self
+    }
+    pub fn related(mut self, related: Option<MachineId>) -> Self {
+        self.related = related;
+        self
+    }
+    /// The same event filed under another machine id (a recovery writes one on each side).
+    pub fn for_machine(mut self, machine_id: MachineId) -> Self {
+        self.machine_id = machine_id;
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

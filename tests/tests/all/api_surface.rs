@@ -266,37 +266,16 @@ async fn fleet_pages_and_filters_with_a_summary() {
             .await;
     }
     p.provision("user_f9", "f9").await;
-    let page: Value = p
-        .platform(Method::GET, "/vps/fleet?perPage=2&page=2")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = p.get_json("/vps/fleet?perPage=2&page=2").await;
     assert_eq!(page["total"], 6);
     assert_eq!(page["machines"].as_array().unwrap().len(), 2);
     assert_eq!(page["machines"][0]["handle"], "f2");
     assert_eq!(page["summary"]["byStatus"]["running"], 5);
     assert_eq!(page["summary"]["byStatus"]["provisioning"], 1);
-    let filtered: Value = p
-        .platform(Method::GET, "/vps/fleet?status=provisioning")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let filtered: Value = p.get_json("/vps/fleet?status=provisioning").await;
     assert_eq!(filtered["total"], 1);
     assert_eq!(filtered["machines"][0]["handle"], "f9");
-    let searched: Value = p
-        .platform(Method::GET, "/vps/fleet?q=USER_F3")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let searched: Value = p.get_json("/vps/fleet?q=USER_F3").await;
     assert_eq!(searched["total"], 1);
 }
 

@@ -1,7 +1,6 @@
 //! The whole lifecycle of one machine through the API.
 
 use fleet_tests::platform::{BUCKET, TestPlatform};
-use reqwest::Method;
 use serde_json::Value;
 
 #[tokio::test]
@@ -95,13 +94,6 @@ async fn full_lifecycle_provision_register_heartbeat_status_delete() {
 
     // Deleting again is 404.
     assert_eq!(p.delete(&id).await.status(), 404);
-    let fleet: Value = p
-        .platform(Method::GET, "/vps/fleet")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fleet: Value = p.get_json("/vps/fleet").await;
     assert_eq!(fleet["total"], 0);
 }

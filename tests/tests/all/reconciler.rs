@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use fleet_tests::platform::{BUCKET, TestPlatform, start_time};
-use reqwest::Method;
 use serde_json::Value;
 use sim::fake_hetzner::{FaultEffect, FaultOp, FaultRule, FaultWhen};
 
@@ -112,14 +111,7 @@ async fn backup_freshness_is_verified_from_r2_and_shown_in_the_fleet() {
     );
     p.advance(Duration::from_secs(30 * 60));
     p.reconcile().await;
-    let fleet: Value = p
-        .platform(Method::GET, "/vps/fleet")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fleet: Value = p.get_json("/vps/fleet").await;
     let by_id = |id: &str| {
         fleet["machines"]
             .as_array()
@@ -152,14 +144,7 @@ async fn backup_freshness_is_verified_from_r2_and_shown_in_the_fleet() {
     // Three hours later with no new backup: stale.
     p.advance(Duration::from_secs(3 * 3600));
     p.reconcile().await;
-    let filtered: Value = p
-        .platform(Method::GET, "/vps/fleet?backup=stale")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let filtered: Value = p.get_json("/vps/fleet?backup=stale").await;
     assert_eq!(filtered["total"], 1);
     assert_eq!(filtered["machines"][0]["machineId"], fresh_id);
 }
@@ -174,14 +159,7 @@ async fn heartbeat_staleness_is_evaluated_and_recorded() {
     p.advance(Duration::from_secs(5 * 60));
     p.reconcile().await;
     assert_eq!(p.status(&id).await["heartbeat"]["health"], "unreachable");
-    let fleet: Value = p
-        .platform(Method::GET, "/vps/fleet?heartbeat=unreachable")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fleet: Value = p.get_json("/vps/fleet?heartbeat=unreachable").await;
     assert_eq!(fleet["total"], 1);
     assert_eq!(p.heartbeat_as_host(&server, &id).await.status(), 200);
     assert_eq!(p.status(&id).await["heartbeat"]["health"], "ok");

@@ -87,13 +87,7 @@ async fn recovery_is_make_before_break() {
     // While the replacement boots, the old server lives and still takes the user's traffic.
     p.reconcile().await;
     assert!(p.server_alive(old_server.id), "old server kept");
-    let route: Value = json_of(
-        p.platform(Method::GET, "/vps/route?clerkUserId=user_mbb")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let route: Value = p.get_json("/vps/route?clerkUserId=user_mbb").await;
     assert_eq!(route["routable"], true);
     assert_eq!(route["via"], "previous_server");
     assert_eq!(route["target"]["machineId"], old_id);
@@ -106,13 +100,7 @@ async fn recovery_is_make_before_break() {
     assert_eq!(p.register_as_host(&replacement).await.status(), 200);
     assert_eq!(p.status(&new_id).await["status"], "running");
     assert!(p.server_gone(old_server.id), "old server deleted");
-    let route: Value = json_of(
-        p.platform(Method::GET, "/vps/route?clerkUserId=user_mbb")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let route: Value = p.get_json("/vps/route?clerkUserId=user_mbb").await;
     assert_eq!(route["via"], "machine");
     assert_eq!(route["target"]["machineId"], new_id);
 
