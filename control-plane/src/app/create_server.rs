@@ -202,7 +202,7 @@ async fn record(
     if kept {
         event_append(
             &mut *txn,
-            &NewEvent::about(&row, now, kind, Some(row.status), Some(row.status), actor),
+            &NewEvent::about(row, now, kind, Some(row.status), Some(row.status), actor),
         )
         .await?;
     } else {
@@ -281,7 +281,7 @@ pub async fn fail_or_rollback(
         event_append(
             &mut *txn,
             &NewEvent::about(
-                &row,
+                row,
                 now,
                 "fail",
                 Some(MachineStatus::Provisioning),

@@ -222,7 +222,7 @@ async fn provision_retire_failed(
     event_append(
         &mut **txn,
         &NewEvent::about(
-            &row,
+            row,
             now,
             "retire",
             Some(MachineStatus::Failed),

@@ -68,7 +68,7 @@ async fn scan_one(app: &App, m: &Machine) -> crate::Result<bool> {
         event_append(
             &mut *txn,
             &NewEvent::about(
-                &m,
+                m,
                 now,
                 if observation.problem.is_some() {
                     "backup_problem"

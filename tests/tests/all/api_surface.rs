@@ -301,3 +301,29 @@ async fn route_resolution_says_where_traffic_goes_or_why_not() {
     assert_eq!(ok["machineId"], id);
     assert_eq!(get("bad/user").await.unwrap().status(), 400);
 }
+
+#[tokio::test]
+async fn events_of_an_id_that_never_existed_are_404() {
+    let p = TestPlatform::start().await;
+    let r = p
+        .platform(Method::GET, &format!("/vps/{ANY_ID}/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn the_server_shuts_down_gracefully_and_releases_its_port() {
+    let p = TestPlatform::start().await;
+    let url = p.url("/health");
+    let http = p.http.clone();
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    tokio::time::timeout(std::time::Duration::from_secs(10), p.stop())
+        .await
+        .expect("stops within 10 s");
+    assert!(
+        http.get(&url).send().await.is_err(),
+        "nothing listens any more"
+    );
+}

@@ -3,7 +3,9 @@
 
 mod api_surface;
 mod delete;
+mod heartbeat;
 mod lifecycle;
+mod logs;
 mod provision;
 mod reconciler;
 mod recover;

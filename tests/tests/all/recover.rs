@@ -203,3 +203,18 @@ async fn recover_of_an_unknown_user_is_404_and_bad_input_is_400() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn recover_answers_503_when_r2_is_unavailable_and_changes_nothing() {
+    let p = TestPlatform::start().await;
+    let (id, _) = p.running_machine("user_r2down", "r2down").await;
+    p.seed_backup("user_r2down", start_time(), b"PGDMP");
+    let before = p.row(&id).await;
+    p.s3.fail_next(20, 503);
+    let r = p.recover("user_r2down", false).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(json_of(r).await, json!({"error": "Service unavailable"}));
+    p.s3.fail_next(0, 503);
+    assert_eq!(before, p.row(&id).await);
+    assert_eq!(p.hetzner.create_count(), 1);
+}
