@@ -1,10 +1,12 @@
 //! Postgres for tests and scenarios: one server per test process, a fresh database per test.
 //!
 //! Flow: [`PgCluster::shared`] starts a server once per process (provider chosen by
-//! [`resolve_provider`] from `MATRIX_SIM_DATABASE_URL` / `MATRIX_SIM_PG_PROVIDER`); each test then
-//! asks for its own database, either empty ([`PgCluster::fresh_database`]) or cloned from a
-//! template that is initialised (e.g. migrated) once per process
-//! ([`PgCluster::database_from_template`]).
+//! [`resolve_provider`] from `MATRIX_SIM_DATABASE_URL`, `MATRIX_SIM_PG_PROVIDER` and a probe of
+//! the Docker engine: an explicit URL → a container when an engine answers and has the image
+//! (`MATRIX_SIM_PG_IMAGE`, default built by `scripts/build-postgres-image.sh`) → the local
+//! PostgreSQL binaries); each test then asks for its own database, either empty
+//! ([`PgCluster::fresh_database`]) or cloned from a template that is initialised (e.g. migrated)
+//! once per process ([`PgCluster::database_from_template`]).
 //!
 //! Guarantees:
 //! - usable from many `#[tokio::test]` runtimes in one binary: the cluster holds no connection
@@ -12,13 +14,14 @@
 //!   one admin connection;
 //! - database names are unique across processes sharing one server (`sim_<kind>_<pid>_<nonce>_<n>`);
 //! - a local server dies with the test process and never outlives a dropped cluster
-//!   (see [`local`]).
+//!   (see [`local`]); so does a container (see [`docker`]).
 //!
 //! Caveats: with the `Url` provider, databases are left on the server when the process exits
 //! (they all start with `sim_`); call [`PgCluster::drop_database`] to clean up earlier. Cold start of
-//! the local provider (initdb + start) takes ≈ 1 s on the CI machine.
+//! the local provider (initdb + start) takes ≈ 1 s on the CI machine, of the docker provider ≈ 2 s.
 
 mod bin;
+mod docker;
 mod error;
 mod local;
 mod provider;
@@ -37,8 +40,12 @@ use tokio::sync::OnceCell;
 
 pub use bin::{BinSearch, pg_bin};
 pub use error::PgError;
-pub use provider::{DATABASE_URL_VAR, PROVIDER_VAR, PgEnv, ProviderPlan, resolve_provider};
+pub use provider::{
+    DATABASE_URL_VAR, DEFAULT_IMAGE, DockerStatus, IMAGE_VAR, PROVIDER_VAR, PgEnv, ProviderPlan,
+    resolve_provider,
+};
 
+use docker::DockerServer;
 use error::redact_url;
 use local::LocalServer;
 
@@ -48,6 +55,8 @@ use local::LocalServer;
 pub enum PgProviderKind {
     /// An existing server, reached through `MATRIX_SIM_DATABASE_URL`.
     Url,
+    /// A container started through testcontainers from `MATRIX_SIM_PG_IMAGE`.
+    Docker,
     /// A private server started from the local PostgreSQL binaries.
     Local,
 }
@@ -81,8 +90,8 @@ const OBJECT_IN_USE: &str = "55006";
 pub struct PgCluster {
     kind: PgProviderKind,
     admin_url: String,
-    /// The server process, for the `Local` provider; dropping it stops the server.
-    local: Option<LocalServer>,
+    /// What runs the server; dropping it stops the server (`Local`) or removes the container.
+    server: Server,
     /// Template name given by callers → the database initialised for it. A tokio mutex per name,
     /// held across the initialisation, so that concurrent callers wait for one `init`; a failed
     /// one leaves `None` and the next caller retries. The outer std mutex only guards the map
@@ -90,6 +99,15 @@ pub struct PgCluster {
     templates: Mutex<HashMap<String, TemplateSlot>>,
     /// Suffix counter for generated database names.
     seq: AtomicU64,
+}
+
+/// The server a cluster owns, if any.
+enum Server {
+    /// Someone else's (the `Url` provider).
+    External,
+    Local(LocalServer),
+    /// Boxed: a testcontainers handle is about 1 kB.
+    Docker(Box<DockerServer>),
 }
 
 type TemplateSlot = Arc<tokio::sync::Mutex<Option<String>>>;
@@ -102,30 +120,64 @@ static SHARED: OnceCell<PgCluster> = OnceCell::const_new();
 impl PgCluster {
     /// Starts a cluster with the provider chosen from this process's environment.
     ///
-    /// Provider order: `MATRIX_SIM_DATABASE_URL` (an admin URL to an existing server) → local
-    /// binaries. `MATRIX_SIM_PG_PROVIDER=url|local` forces one; a forced provider that cannot
-    /// start is an error, never a silent fallback.
+    /// Provider order: `MATRIX_SIM_DATABASE_URL` (an admin URL to an existing server) → a
+    /// container, when a Docker engine answers and has the image → local binaries.
+    /// `MATRIX_SIM_PG_PROVIDER=url|docker|local` forces one; a forced provider that cannot start
+    /// is an error, never a silent fallback.
     pub async fn start() -> Result<PgCluster, PgError> {
         Self::start_with(&PgEnv::from_process()).await
     }
 
-    /// Like [`PgCluster::start`], from an explicit environment snapshot.
+    /// Like [`PgCluster::start`], from an explicit environment snapshot. The Docker engine is
+    /// probed first when the snapshot has not been and the choice depends on it.
     pub async fn start_with(env: &PgEnv) -> Result<PgCluster, PgError> {
-        let plan = resolve_provider(env)?;
         let started = Instant::now();
+        let probed;
+        let env = if env.docker_probe_needed() {
+            probed = env.clone().probe_docker().await;
+            &probed
+        } else {
+            env
+        };
+        let plan = resolve_provider(env)?;
+        if let (
+            ProviderPlan::Local { forced: false },
+            DockerStatus::Answers {
+                image_present: false,
+            },
+        ) = (&plan, &env.docker)
+        {
+            tracing::info!(
+                image = env.image(),
+                "a Docker engine answers but has no Postgres image; using the local binaries \
+                 (build the image with scripts/build-postgres-image.sh to use Docker)"
+            );
+        }
         let cluster = match plan {
             ProviderPlan::Url { admin_url, .. } => {
                 url::Url::parse(&admin_url).map_err(|source| PgError::InvalidUrl {
                     url: redact_url(&admin_url),
                     source,
                 })?;
-                let cluster = PgCluster::new(PgProviderKind::Url, admin_url, None);
+                let cluster = PgCluster::new(PgProviderKind::Url, admin_url, Server::External);
                 cluster.admin_connection().await?.close().await.ok();
                 cluster
             }
+            ProviderPlan::Docker { image, .. } => {
+                let server = DockerServer::start(&image).await?;
+                PgCluster::new(
+                    PgProviderKind::Docker,
+                    server.admin_url(),
+                    Server::Docker(Box::new(server)),
+                )
+            }
             ProviderPlan::Local { .. } => {
                 let server = LocalServer::start().await?;
-                PgCluster::new(PgProviderKind::Local, server.admin_url(), Some(server))
+                PgCluster::new(
+                    PgProviderKind::Local,
+                    server.admin_url(),
+                    Server::Local(server),
+                )
             }
         };
         tracing::info!(
@@ -140,18 +192,18 @@ impl PgCluster {
     /// The process-wide cluster, started on first use and shared by every test in the binary.
     ///
     /// Safe to call from many `#[tokio::test]` runtimes at once: callers wait for one start; if
-    /// it fails, each caller gets the error and a later call tries again. The local server it
-    /// starts is stopped by the kernel when the process exits (parent-death signal), since a
-    /// `static` is never dropped.
+    /// it fails, each caller gets the error and a later call tries again. Since a `static` is
+    /// never dropped, a local server is stopped by the kernel when the process exits
+    /// (parent-death signal) and a container by a reaper process (see [`docker`]).
     pub async fn shared() -> Result<&'static PgCluster, PgError> {
         SHARED.get_or_try_init(PgCluster::start).await
     }
 
-    fn new(kind: PgProviderKind, admin_url: String, local: Option<LocalServer>) -> PgCluster {
+    fn new(kind: PgProviderKind, admin_url: String, server: Server) -> PgCluster {
         PgCluster {
             kind,
             admin_url,
-            local,
+            server,
             templates: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
         }
@@ -166,14 +218,29 @@ impl PgCluster {
         self.admin_url.clone()
     }
 
+    fn local(&self) -> Option<&LocalServer> {
+        match &self.server {
+            Server::Local(server) => Some(server),
+            _ => None,
+        }
+    }
+
     /// The data directory of a `Local` cluster.
     pub fn data_dir(&self) -> Option<&Path> {
-        self.local.as_ref().map(LocalServer::data_dir)
+        self.local().map(LocalServer::data_dir)
     }
 
     /// The server log of a `Local` cluster.
     pub fn log_path(&self) -> Option<&Path> {
-        self.local.as_ref().map(LocalServer::log_path)
+        self.local().map(LocalServer::log_path)
+    }
+
+    /// The container name of a `Docker` cluster (`docker logs <name>` shows the server log).
+    pub fn container_name(&self) -> Option<&str> {
+        match &self.server {
+            Server::Docker(server) => Some(server.container_name()),
+            _ => None,
+        }
     }
 
     /// A new, empty database.
@@ -311,11 +378,13 @@ impl PgCluster {
     }
 
     /// Stops the server (fast shutdown) and starts it again on the same port and data
-    /// directory, for "control-plane Postgres restarted mid-run" scenarios. `Local` only.
+    /// directory (container), for "control-plane Postgres restarted mid-run" scenarios. `Local`
+    /// and `Docker` only.
     pub async fn restart(&self) -> Result<(), PgError> {
-        match &self.local {
-            Some(server) => server.restart().await,
-            None => Err(PgError::Unsupported {
+        match &self.server {
+            Server::Local(server) => server.restart().await,
+            Server::Docker(server) => server.restart().await,
+            Server::External => Err(PgError::Unsupported {
                 operation: "restarting the Postgres server",
                 kind: self.kind,
             }),
@@ -417,7 +486,7 @@ mod tests {
         let cluster = PgCluster::new(
             PgProviderKind::Url,
             "postgres://u@127.0.0.1:1/postgres".into(),
-            None,
+            Server::External,
         );
         let a = cluster.unique_name(&format!("tpl_{}", sanitize("Control-Plane Migrations v2")));
         let b = cluster.unique_name("db");
@@ -438,7 +507,7 @@ mod tests {
         let cluster = PgCluster::new(
             PgProviderKind::Url,
             "postgres://admin:pw@db.example:5433/postgres?sslmode=disable".into(),
-            None,
+            Server::External,
         );
         assert_eq!(
             cluster.database_url("sim_db_1"),

@@ -22,6 +22,7 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 use sim::fake_hetzner::{FakeHetzner, FakeHetznerConfig, FakeServer, ServerStatus};
 use sim::postgres::{PgCluster, TestDatabase};
+use sim::proxy::FaultProxy;
 use tokio::sync::oneshot;
 
 use crate::memory_s3::MemoryS3;
@@ -38,6 +39,8 @@ pub struct Options {
     pub rate_limit: u32,
     pub refill_per_second: f64,
     pub tweak: fn(&mut Settings),
+    /// Put a fault proxy between the control plane and its Postgres (`TestPlatform::db_proxy`).
+    pub db_through_proxy: bool,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             rate_limit: 3600,
             refill_per_second: 1.0,
             tweak: |_| {},
+            db_through_proxy: false,
         }
     }
 }
@@ -60,6 +64,8 @@ pub struct TestPlatform {
     pub s3: MemoryS3,
     pub http: reqwest::Client,
     pub db: TestDatabase,
+    /// Present with `Options::db_through_proxy`: flip it to cut the control plane off its database.
+    pub db_proxy: Option<FaultProxy>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -109,7 +115,18 @@ impl TestPlatform {
         .expect("fake hetzner");
         let s3 = MemoryS3::start().await;
         let db = fresh_db().await;
-        let pool = store::connect(&db.url, 16).await.expect("connect");
+        let (db_proxy, db_url) = if opts.db_through_proxy {
+            let mut url = url::Url::parse(&db.url).unwrap();
+            let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap())
+                .parse()
+                .unwrap();
+            let proxy = FaultProxy::start(upstream).await.unwrap();
+            url.set_port(Some(proxy.addr().port())).unwrap();
+            (Some(proxy), url.to_string())
+        } else {
+            (None, db.url.clone())
+        };
+        let pool = store::connect(&db_url, 16).await.expect("connect");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let mut settings = Settings::with_defaults(
@@ -151,6 +168,7 @@ impl TestPlatform {
                 .build()
                 .unwrap(),
             db,
+            db_proxy,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -259,6 +277,10 @@ impl TestPlatform {
 
     pub async fn reconcile(&self) -> PassReport {
         self.reconciler.run_pass().await
+    }
+
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        control_plane::clock::Clock::now(&self.clock)
     }
 
     pub fn advance(&self, d: Duration) {

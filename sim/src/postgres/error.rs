@@ -25,10 +25,46 @@ pub enum PgError {
     UrlProviderWithoutUrl,
 
     #[error(
-        "the `docker` (testcontainers) Postgres provider is not available yet; unset \
-         MATRIX_SIM_PG_PROVIDER or set it to `local` or `url`"
+        "MATRIX_SIM_PG_PROVIDER=docker but no Docker engine answers: {reason}; start the engine \
+         (`docker info` must succeed; set DOCKER_HOST if its socket is not \
+         /var/run/docker.sock), or unset MATRIX_SIM_PG_PROVIDER to use the local PostgreSQL \
+         binaries"
     )]
-    DockerNotAvailable,
+    DockerNotAvailable {
+        /// What the probe or the client initialisation said.
+        reason: String,
+    },
+
+    #[error(
+        "Postgres image `{image}` is not in the Docker engine's image store and could not be \
+         pulled; build it offline with scripts/build-postgres-image.sh, or set \
+         MATRIX_SIM_PG_IMAGE to an image the engine has (e.g. postgres:15 after \
+         `docker pull postgres:15`)"
+    )]
+    ImageUnavailable {
+        image: String,
+        #[source]
+        source: testcontainers::TestcontainersError,
+    },
+
+    #[error(
+        "the Postgres container {container} (image `{image}`) did not become ready; \
+         tail of its log:\n{log_tail}"
+    )]
+    ContainerStart {
+        image: String,
+        container: String,
+        log_tail: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
+    #[error("{what}")]
+    Docker {
+        what: String,
+        #[source]
+        source: testcontainers::TestcontainersError,
+    },
 
     #[error(
         "PostgreSQL tool `{tool}` not found (searched {searched}); install postgresql-15: \
@@ -111,7 +147,7 @@ pub enum PgError {
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
-    #[error("{operation} needs the local Postgres provider; this cluster uses {kind:?}")]
+    #[error("{operation} is not supported by the {kind:?} Postgres provider")]
     Unsupported {
         operation: &'static str,
         kind: PgProviderKind,

@@ -2,4 +2,9 @@
 //! one shared Postgres cluster).
 
 mod fake_hetzner;
+mod fake_r2;
+mod fleet;
+mod hcloud_cli;
 mod postgres;
+mod proxy;
+mod serve;

@@ -327,3 +327,34 @@ async fn the_server_shuts_down_gracefully_and_releases_its_port() {
         "nothing listens any more"
     );
 }
+
+#[tokio::test]
+async fn a_database_outage_is_a_generic_503_and_service_returns_with_the_database() {
+    let p = TestPlatform::start_with(Options {
+        db_through_proxy: true,
+        ..Options::default()
+    })
+    .await;
+    let (id, _) = p.running_machine("user_dbdown", "dbdown").await;
+    let proxy = p.db_proxy.as_ref().unwrap();
+    proxy.set_mode(sim::proxy::ProxyMode::Down);
+    let r = p
+        .platform(Method::GET, &format!("/vps/{id}/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "{\"error\":\"Service unavailable\"}"
+    );
+    let r = p.provision("user_dbdown2", "dbdown2").await;
+    assert_eq!(r.status(), 503);
+    proxy.set_mode(sim::proxy::ProxyMode::Pass);
+    assert_eq!(p.status(&id).await["status"], "running");
+    assert_eq!(
+        p.hetzner.create_count(),
+        1,
+        "nothing was created while the database was down"
+    );
+}

@@ -10,3 +10,4 @@ mod provision;
 mod reconciler;
 mod recover;
 mod register;
+mod sim_host;

@@ -1,0 +1,295 @@
+//! [`SimFleet`]: everything around the real control plane, in one process.
+//!
+//! It starts (in this order) a fresh database on the harness Postgres, the fake Hetzner and the fake
+//! R2 on the harness clock, and the real control plane (`control_plane::server::run`, unmodified) on
+//! 127.0.0.1 with a [`ManualClock`] and a seeded id source. Every server the fake creates becomes a
+//! [`SimHost`] booted from its `user_data` ([`SimFleet::boot_new_hosts`]). Nothing in the control
+//! plane knows it is simulated: the seams are configuration, the clock and the id source.
+//!
+//! The reconciler loop is not started: the harness drives it with [`SimFleet::reconcile`], so a run
+//! is a sequence of explicit steps (replayable from the seed). Dropping the fleet stops the server,
+//! the fakes and every host (their databases are left to the per-process cluster, which goes with
+//! the process).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use control_plane::app::App;
+use control_plane::clock::{Clock, ManualClock, SeededIds};
+use control_plane::config::Settings;
+use control_plane::ids::ImageVersion;
+use control_plane::reconciler::{PassReport, Reconciler};
+use control_plane::secret::Secret;
+use control_plane::server::{self, Providers};
+use control_plane::store;
+use serde::Serialize;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::fake_hetzner::{FakeHetzner, FakeHetznerConfig, FakeServer};
+use crate::fake_r2::{FakeR2, FakeR2Config};
+use crate::host::{HostContext, HostMode, SimHost};
+use crate::postgres::{PgCluster, TestDatabase};
+
+pub const BUCKET: &str = "matrix-fleet-sim";
+
+/// How to build a fleet.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    pub seed: u64,
+    pub mode: HostMode,
+    pub platform_secret: String,
+    pub start: DateTime<Utc>,
+    pub hetzner_rate_limit: u32,
+    pub hetzner_refill_per_second: f64,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            mode: HostMode::Postgres,
+            platform_secret: "sim-platform-secret-0123456789".into(),
+            start: Utc.with_ymd_and_hms(2026, 11, 24, 4, 0, 0).unwrap(),
+            hetzner_rate_limit: 3600,
+            hetzner_refill_per_second: 1.0,
+        }
+    }
+}
+
+/// What an external tool needs to attach to a running fleet (printed by `matrix-sim serve`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionInfo {
+    pub platform_url: String,
+    pub platform_token: String,
+    pub hetzner_url: String,
+    pub hetzner_token: String,
+    pub r2_endpoint: String,
+    pub r2_bucket: String,
+    pub r2_access_key_id: String,
+    pub r2_secret_access_key: String,
+    pub database_url: String,
+}
+
+pub struct SimFleet {
+    pub config: FleetConfig,
+    pub clock: ManualClock,
+    pub app: App,
+    pub reconciler: Reconciler,
+    pub platform_url: String,
+    pub hetzner: FakeHetzner,
+    pub r2: FakeR2,
+    pub db: TestDatabase,
+    pub http: reqwest::Client,
+    /// Hosts by Hetzner server id. std mutex: never held across an await.
+    hosts: Mutex<BTreeMap<i64, Arc<SimHost>>>,
+    /// Servers created since the last `boot_new_hosts` (the fake's broadcast).
+    created: Mutex<broadcast::Receiver<FakeServer>>,
+    /// Each host's "disk"; removed with the fleet.
+    disk: tempfile::TempDir,
+    /// Dropping it stops the API server.
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+async fn template_db(cluster: &PgCluster) -> anyhow::Result<TestDatabase> {
+    Ok(cluster
+        .database_from_template("matrix_cp_template", |url| async move {
+            let pool = store::connect(&url, 2)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            store::migrate(&pool).await?;
+            pool.close().await;
+            Ok(())
+        })
+        .await?)
+}
+
+impl SimFleet {
+    /// Stands everything up. `tweak` adjusts the control plane's settings (compressed intervals).
+    pub async fn start(
+        config: FleetConfig,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<Self> {
+        let clock = ManualClock::new(config.start);
+        let time = {
+            let clock = clock.clone();
+            Arc::new(move || clock.now()) as crate::fake_hetzner::TimeSource
+        };
+        let hetzner = FakeHetzner::start(FakeHetznerConfig {
+            token: format!("sim-hetzner-token-{}", config.seed),
+            rate_limit: config.hetzner_rate_limit,
+            refill_per_second: config.hetzner_refill_per_second,
+            now: time.clone(),
+            seed: config.seed,
+            ..FakeHetznerConfig::default()
+        })
+        .await?;
+        let r2 = FakeR2::start(FakeR2Config {
+            access_key_id: format!("sim-r2-key-{}", config.seed),
+            secret_access_key: format!("sim-r2-secret-{}", config.seed),
+            buckets: vec![BUCKET.into()],
+            seed: config.seed,
+            now: time,
+            ..FakeR2Config::default()
+        })
+        .await?;
+        let cluster = PgCluster::shared().await?;
+        let db = template_db(cluster).await?;
+        let pool = store::connect(&db.url, 16)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let platform_url = format!("http://{}", listener.local_addr()?);
+        let mut settings = Settings::with_defaults(
+            url::Url::parse(&platform_url)?,
+            ImageVersion::parse("2026.11.1").expect("valid"),
+            Some(Secret::new(config.platform_secret.clone())),
+        );
+        tweak(&mut settings);
+        let providers = Providers {
+            hetzner_api_url: url::Url::parse(&hetzner.base_url())?,
+            hetzner_token: Secret::new(hetzner.token()),
+            r2_endpoint: url::Url::parse(&r2.endpoint())?,
+            r2_bucket: BUCKET.into(),
+            r2_access_key_id: Secret::new(r2.access_key_id()),
+            r2_secret_access_key: Secret::new(r2.secret_access_key()),
+        };
+        let app = server::build_app(
+            pool,
+            &providers,
+            settings,
+            Arc::new(clock.clone()),
+            Arc::new(SeededIds::new(config.seed)),
+        )?;
+        let reconciler = Reconciler::new(app.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(server::run(listener, app.clone(), false, async move {
+            let _ = rx.await;
+        }));
+        let created = Mutex::new(hetzner.subscribe_created());
+        Ok(Self {
+            config,
+            clock,
+            app,
+            reconciler,
+            platform_url,
+            hetzner,
+            r2,
+            db,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            hosts: Mutex::new(BTreeMap::new()),
+            created,
+            disk: tempfile::tempdir()?,
+            shutdown: Some(tx),
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn advance(&self, d: Duration) {
+        self.clock.advance(d);
+    }
+
+    pub async fn reconcile(&self) -> PassReport {
+        self.reconciler.run_pass().await
+    }
+
+    /// Boots a host for every server created since the last call, in creation order.
+    pub async fn boot_new_hosts(&self) -> anyhow::Result<Vec<Arc<SimHost>>> {
+        let mut fresh = Vec::new();
+        loop {
+            let next = self
+                .created
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .try_recv();
+            match next {
+                Ok(server) => fresh.push(server),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            }
+        }
+        let ctx = HostContext {
+            mode: self.config.mode,
+            database_url: None,
+            disk_root: self.disk.path().to_owned(),
+            http: self.http.clone(),
+        };
+        let mut booted = Vec::new();
+        for server in fresh {
+            let database_url = match self.config.mode {
+                HostMode::Postgres => Some(PgCluster::shared().await?.fresh_database().await?.url),
+                HostMode::Light => None,
+            };
+            let user_data = server.user_data.as_deref().unwrap_or_default();
+            let host = Arc::new(SimHost::boot(
+                server.id,
+                server.ipv4,
+                user_data,
+                &ctx,
+                database_url,
+            )?);
+            self.hosts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(server.id, host.clone());
+            booted.push(host);
+        }
+        Ok(booted)
+    }
+
+    /// The host of a machine id (the most recent one booted with that id).
+    pub fn host_of(&self, machine_id: &str) -> Option<Arc<SimHost>> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .rev()
+            .find(|h| h.env.machine_id == machine_id)
+            .cloned()
+    }
+
+    pub fn hosts(&self) -> Vec<Arc<SimHost>> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// A request to the platform API with the operator token.
+    pub fn platform(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{}", self.platform_url, path))
+            .bearer_auth(&self.config.platform_secret)
+    }
+
+    pub fn connection_info(&self) -> ConnectionInfo {
+        ConnectionInfo {
+            platform_url: self.platform_url.clone(),
+            platform_token: self.config.platform_secret.clone(),
+            hetzner_url: self.hetzner.base_url(),
+            hetzner_token: self.hetzner.token().to_owned(),
+            r2_endpoint: self.r2.endpoint(),
+            r2_bucket: BUCKET.into(),
+            r2_access_key_id: self.r2.access_key_id().to_owned(),
+            r2_secret_access_key: self.r2.secret_access_key().to_owned(),
+            database_url: self.db.url.clone(),
+        }
+    }
+}
+
+impl Drop for SimFleet {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
