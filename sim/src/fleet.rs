@@ -93,7 +93,9 @@ pub struct SimFleet {
     shutdown: Option<oneshot::Sender<()>>,
 }
 
-async fn template_db(cluster: &PgCluster) -> anyhow::Result<TestDatabase> {
+/// A fresh database holding the control plane's schema: cloned from a template migrated once per
+/// process, so each test or scenario starts from an empty registry in milliseconds.
+pub async fn control_plane_database(cluster: &PgCluster) -> anyhow::Result<TestDatabase> {
     Ok(cluster
         .database_from_template("matrix_cp_template", |url| async move {
             let pool = store::connect(&url, 2)
@@ -136,7 +138,7 @@ impl SimFleet {
         })
         .await?;
         let cluster = PgCluster::shared().await?;
-        let db = template_db(cluster).await?;
+        let db = control_plane_database(cluster).await?;
         let pool = store::connect(&db.url, 16)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;

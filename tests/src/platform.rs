@@ -79,15 +79,7 @@ pub async fn fresh_db() -> TestDatabase {
     let cluster = PgCluster::shared().await.expect(
         "postgres for tests (see README: install postgresql-15 or set MATRIX_SIM_DATABASE_URL)",
     );
-    cluster
-        .database_from_template("matrix_cp_template", |url| async move {
-            let pool = store::connect(&url, 2)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            store::migrate(&pool).await?;
-            pool.close().await;
-            Ok(())
-        })
+    sim::fleet::control_plane_database(cluster)
         .await
         .expect("template database")
 }
