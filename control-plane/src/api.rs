@@ -19,7 +19,6 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use tower_http::timeout::TimeoutLayer;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::app::App;
@@ -49,14 +48,30 @@ pub fn router(state: ApiState) -> Router {
         .route("/vps/{machine_id}/events", get(handlers::events))
         .route("/vps/{machine_id}", delete(handlers::delete))
         .fallback(|| async { Error::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            Error::new(
+                ErrorKind::MethodNotAllowed,
+                msg::METHOD_NOT_ALLOWED,
+                "method not allowed",
+            )
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(60),
-        ))
+        .layer(middleware::from_fn(request_timeout))
         .layer(middleware::from_fn(reject_oversize))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// How long one request may take before it is answered 503 (a provider call is bounded at 10 s, so
+/// only a stuck dependency reaches this).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Bounds every request, answering with the generic JSON error shape like every other error.
+async fn request_timeout(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => Error::unavailable("request timed out").into_response(),
+    }
 }
 
 /// 413 before parsing when the declared length is over the limit.

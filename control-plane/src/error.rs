@@ -19,6 +19,7 @@ pub enum ErrorKind {
     NotFound,
     Conflict,
     PayloadTooLarge,
+    MethodNotAllowed,
     Capacity,
     Internal,
     Unavailable,
@@ -32,6 +33,7 @@ impl ErrorKind {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Capacity => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -51,6 +53,7 @@ pub mod msg {
     pub const HANDLE_TAKEN: &str = "Handle already in use for this runtime slot";
     pub const BUSY: &str = "Another operation is in progress for this machine";
     pub const TOO_LARGE: &str = "Request body too large";
+    pub const METHOD_NOT_ALLOWED: &str = "Method not allowed";
     pub const CAPACITY: &str = "Provider capacity unavailable";
     pub const INTERNAL: &str = "Internal error";
     pub const UNAVAILABLE: &str = "Service unavailable";

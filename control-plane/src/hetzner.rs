@@ -63,9 +63,10 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const RETRY_BACKOFF: Duration = Duration::from_millis(250);
 /// Hetzner's maximum page size.
 pub const LIST_PER_PAGE: u32 = 50;
-/// Pages one `list_servers` follows (5000 servers) before calling the listing unreadable: a listing
-/// cut short would let a caller conclude that a server does not exist.
-pub const MAX_LIST_PAGES: u32 = 100;
+/// Pages one `list_servers` follows (100,000 servers, beyond any fleet we run) before calling the
+/// listing unreadable: a listing cut short would let a caller conclude that a server does not exist.
+/// Per-machine label lookups stay one page; only the orphan sweep walks many (see its interval).
+pub const MAX_LIST_PAGES: u32 = 2000;
 /// Largest answer read; a bigger one is `BadResponse` (50 full server objects are ~250 KiB).
 const MAX_BODY_BYTES: usize = 8 << 20;
 

@@ -87,7 +87,13 @@ pub async fn create_server_step(
     token: Option<Secret>,
     actor: Actor,
 ) -> Result<StepOutcome> {
-    if row.pending_step.is_none() || row.claim_id != Some(claim) {
+    if row.claim_id != Some(claim) {
+        return Ok(StepOutcome::Skipped);
+    }
+    if row.pending_step.is_none() {
+        // Someone recorded the server between our read and our claim: nothing to do, but the claim
+        // is ours and must not linger (it would make delete and recover answer "busy").
+        machines::machine_release_claim(&app.db, row.machine_id, claim, None, false).await?;
         return Ok(StepOutcome::Skipped);
     }
     // Step 1 — idempotency: a previous attempt whose response was lost may have created the server.
@@ -170,6 +176,17 @@ pub async fn create_server_step(
     }
     match outcome {
         Ok(server) => record(app, &row, claim, server, actor, "server_created").await,
+        // A refused token or a forbidden project is the platform's problem, not the user's: defer
+        // (and alert through metrics and logs) instead of failing rows and burning their attempts.
+        Err(
+            e @ ProviderError::Definitive {
+                kind: DefinitiveKind::Unauthorized | DefinitiveKind::Forbidden,
+                ..
+            },
+        ) => {
+            warn!(machine_id = %row.machine_id, error = ?e, "hetzner refused our credentials; create deferred");
+            defer(app, &row, claim, &e).await
+        }
         Err(e) if e.is_definitive() => {
             warn!(machine_id = %row.machine_id, error = ?e, "server create refused");
             fail(app, &row, claim, e.failure_code(), actor).await
@@ -205,7 +222,10 @@ async fn record(
             &NewEvent::about(row, now, kind, Some(row.status), Some(row.status), actor),
         )
         .await?;
-    } else {
+    } else if !machines::machine_references_server(&mut *txn, server.id).await? {
+        // Our claim was lost (the row was deleted, or another replica took over after the claim
+        // expired). Queue the server only if no live row uses it: the other replica may have adopted
+        // this very server by label.
         deletions::deletion_enqueue(
             &mut *txn,
             server.id,

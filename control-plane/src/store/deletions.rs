@@ -126,22 +126,20 @@ pub async fn deletion_mark_failed(
     error: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let attempts: Option<i32> = sqlx::query_scalar(
-        "UPDATE provider_deletions SET attempts = attempts + 1, last_error = $3, claim_id = NULL, claim_expires_at = NULL
-         WHERE id = $1 AND claim_id = $2 RETURNING attempts",
+    // One statement: the claim is released together with the new schedule, so no other replica can
+    // take the entry in between and no crash can leave it without its backoff. In SET, `attempts` is
+    // the old value, so the delay is min(60 s × 2^(new attempts − 1), 1 h), as `deletion_backoff` says.
+    sqlx::query(
+        "UPDATE provider_deletions SET attempts = attempts + 1, last_error = $3, claim_id = NULL, claim_expires_at = NULL,
+             next_attempt_at = $4 + make_interval(secs => LEAST(60 * power(2, LEAST(attempts, 16)), 3600))
+         WHERE id = $1 AND claim_id = $2",
     )
     .bind(id)
     .bind(claim_id)
     .bind(error)
-    .fetch_optional(pool)
+    .bind(now)
+    .execute(pool)
     .await?;
-    if let Some(attempts) = attempts {
-        sqlx::query("UPDATE provider_deletions SET next_attempt_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now + deletion_backoff(attempts))
-            .execute(pool)
-            .await?;
-    }
     Ok(())
 }
 

@@ -874,7 +874,10 @@ pub async fn machine_evaluate_heartbeats(
     Ok(HeartbeatEvaluation { changed, degraded })
 }
 
-/// Everything a live row references at the provider, for the orphan sweep.
+/// Everything a live row references at the provider, for the orphan sweep: the servers rows
+/// record, and the machine ids of rows that record none yet (their server, if any, is found by label
+/// and adopted). A labelled server of a row that records ANOTHER server is not referenced: it is a
+/// duplicate from a create whose outcome was lost, and must go.
 pub async fn machine_live_references(pool: &PgPool) -> Result<(Vec<i64>, Vec<Uuid>), Error> {
     let servers: Vec<i64> = sqlx::query_scalar(
         "SELECT hetzner_server_id FROM user_machines WHERE deleted_at IS NULL AND hetzner_server_id IS NOT NULL
@@ -882,9 +885,24 @@ pub async fn machine_live_references(pool: &PgPool) -> Result<(Vec<i64>, Vec<Uui
     )
     .fetch_all(pool)
     .await?;
-    let machines: Vec<Uuid> =
-        sqlx::query_scalar("SELECT machine_id FROM user_machines WHERE deleted_at IS NULL")
-            .fetch_all(pool)
-            .await?;
+    let machines: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT machine_id FROM user_machines WHERE deleted_at IS NULL AND hetzner_server_id IS NULL",
+    )
+    .fetch_all(pool)
+    .await?;
     Ok((servers, machines))
+}
+
+/// True when a live row records this server (as its own or as the one a recovery replaces).
+pub async fn machine_references_server<'c, E: PgExecutor<'c>>(
+    conn: E,
+    server: HetznerServerId,
+) -> Result<bool, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM user_machines WHERE deleted_at IS NULL
+             AND (hetzner_server_id = $1 OR recovery_old_server_id = $1))",
+    )
+    .bind(server.get())
+    .fetch_one(conn)
+    .await?)
 }

@@ -358,3 +358,24 @@ async fn a_database_outage_is_a_generic_503_and_service_returns_with_the_databas
         "nothing was created while the database was down"
     );
 }
+
+#[tokio::test]
+async fn a_wrong_method_or_an_unknown_route_still_gets_the_generic_json_shape() {
+    let p = TestPlatform::start().await;
+    let r = p
+        .platform(Method::GET, "/vps/provision")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "Method not allowed"})
+    );
+    let r = p.platform(Method::GET, "/nope").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "Not found"})
+    );
+}

@@ -93,7 +93,8 @@ async fn orphan_servers_are_deleted_after_the_grace_period() {
     .unwrap();
     p.reconcile().await;
     assert!(p.server_alive(server.id), "inside the grace period");
-    p.advance(Duration::from_secs(31 * 60));
+    // Past the grace period (30 min) and the sweep interval (hourly: a sweep lists every server).
+    p.advance(Duration::from_secs(61 * 60));
     p.reconcile().await;
     assert!(p.server_gone(server.id), "orphan deleted");
 }
@@ -226,4 +227,34 @@ async fn two_replicas_never_act_twice_on_one_queue_entry_or_row() {
         "each queued server deleted exactly once across both replicas"
     );
     assert!(p.pending_deletions().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_duplicate_server_labelled_with_a_live_machine_is_swept_as_an_orphan() {
+    let p = TestPlatform::start().await;
+    let (id, server) = p.running_machine("user_dup", "dup").await;
+    // A second server carrying the same machine label (a create whose slow success went unseen).
+    let labels: serde_json::Map<String, Value> = server
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let body = serde_json::json!({"name": "matrix-dup-extra", "server_type": "cpx22", "image": "ubuntu-24.04", "location": "nbg1", "labels": labels});
+    let created: Value = p
+        .http
+        .post(format!("{}/servers", p.hetzner.base_url()))
+        .bearer_auth(fleet_tests::platform::HETZNER_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dup = created["server"]["id"].as_i64().unwrap();
+    p.advance(Duration::from_secs(61 * 60));
+    p.reconcile().await;
+    assert!(p.server_alive(server.id), "the row's own server stays");
+    assert!(p.server_gone(dup), "the duplicate is deleted");
+    assert_eq!(p.status(&id).await["status"], "running");
 }
