@@ -42,8 +42,15 @@ async fn json(r: reqwest::Response) -> Value {
 
 async fn core_story() -> Duration {
     let started = Instant::now();
-    let fleet = SimFleet::start(FleetConfig::default(), |_| {}).await.unwrap();
-    let r = fleet.platform(Method::POST, "/vps/provision").json(&json!({"clerkUserId": "user_bench", "handle": "bench"})).send().await.unwrap();
+    let fleet = SimFleet::start(FleetConfig::default(), |_| {})
+        .await
+        .unwrap();
+    let r = fleet
+        .platform(Method::POST, "/vps/provision")
+        .json(&json!({"clerkUserId": "user_bench", "handle": "bench"}))
+        .send()
+        .await
+        .unwrap();
     let id = json(r).await["machineId"].as_str().unwrap().to_owned();
     fleet.boot_new_hosts().await.unwrap();
     let host = fleet.host_of(&id).unwrap();
@@ -53,7 +60,12 @@ async fn core_story() -> Duration {
     fleet.advance(Duration::from_secs(3600));
     host.backup(fleet.now()).await.unwrap();
     host.crash();
-    let r = fleet.platform(Method::POST, "/vps/recover").json(&json!({"clerkUserId": "user_bench"})).send().await.unwrap();
+    let r = fleet
+        .platform(Method::POST, "/vps/recover")
+        .json(&json!({"clerkUserId": "user_bench"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let new_id = json(r).await["machineId"].as_str().unwrap().to_owned();
     fleet.boot_new_hosts().await.unwrap();
@@ -65,14 +77,25 @@ async fn core_story() -> Duration {
 }
 
 async fn light_hosts(n: usize) -> Duration {
-    let fleet = SimFleet::start(FleetConfig { mode: HostMode::Light, hetzner_rate_limit: 100_000, ..FleetConfig::default() }, |_| {}).await.unwrap();
+    let fleet = SimFleet::start(
+        FleetConfig {
+            mode: HostMode::Light,
+            hetzner_rate_limit: 100_000,
+            ..FleetConfig::default()
+        },
+        |_| {},
+    )
+    .await
+    .unwrap();
     let started = Instant::now();
     let fleet = &fleet;
     futures::stream::iter(0..n)
         .map(|i| async move {
             let r = fleet
                 .platform(Method::POST, "/vps/provision")
-                .json(&json!({"clerkUserId": format!("user_l{i:05}"), "handle": format!("l-{i:05}")}))
+                .json(
+                    &json!({"clerkUserId": format!("user_l{i:05}"), "handle": format!("l-{i:05}")}),
+                )
                 .send()
                 .await
                 .unwrap();
@@ -90,8 +113,19 @@ async fn light_hosts(n: usize) -> Duration {
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
-    let summary = json(fleet.platform(Method::GET, "/vps/fleet?perPage=1").send().await.unwrap()).await;
-    assert_eq!(summary["summary"]["byStatus"]["running"].as_u64(), Some(n as u64), "{summary}");
+    let summary = json(
+        fleet
+            .platform(Method::GET, "/vps/fleet?perPage=1")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        summary["summary"]["byStatus"]["running"].as_u64(),
+        Some(n as u64),
+        "{summary}"
+    );
     started.elapsed()
 }
 
@@ -104,7 +138,10 @@ async fn put_get_rate(client: &R2Client, n: usize, prefix: &str) -> f64 {
             let body = body.clone();
             async move {
                 let key = format!("{prefix}/obj-{i:05}");
-                client.put_object(&key, body, Default::default()).await.unwrap();
+                client
+                    .put_object(&key, body, Default::default())
+                    .await
+                    .unwrap();
                 assert_eq!(client.get_object(&key).await.unwrap().unwrap().len(), 1024);
             }
         })
@@ -118,7 +155,11 @@ fn moto_path() -> Result<String, String> {
     if let Ok(p) = std::env::var("MOTO_SERVER") {
         return Ok(p);
     }
-    let found = std::process::Command::new("sh").args(["-c", "command -v moto_server"]).output().ok().filter(|o| o.status.success());
+    let found = std::process::Command::new("sh")
+        .args(["-c", "command -v moto_server"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
     found
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .ok_or_else(|| "moto_server not found: python3 -m venv /tmp/moto-venv && /tmp/moto-venv/bin/pip install 'moto[server]', then MOTO_SERVER=/tmp/moto-venv/bin/moto_server".into())
@@ -126,7 +167,11 @@ fn moto_path() -> Result<String, String> {
 
 async fn moto_rate(n: usize) -> Result<f64, String> {
     let bin = moto_path()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = tokio::process::Command::new(bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -158,7 +203,11 @@ async fn moto_rate(n: usize) -> Result<f64, String> {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         // 1. Harness start without Docker: the shared Postgres (initdb + start) and one fleet.
         let started = Instant::now();
