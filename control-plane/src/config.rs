@@ -42,7 +42,7 @@ pub struct Settings {
     pub claim_ttl: Duration,
     /// Bound on one provider call's wait for Hetzner rate-limit budget. Zero by default: a call
     /// without budget returns `RateLimited` at once and its step is rescheduled.
-    pub inline_rate_limit_wait: Duration,
+    pub provider_rate_limit_wait: Duration,
 }
 
 impl Settings {
@@ -76,7 +76,7 @@ impl Settings {
             backup_scan_concurrency: 8,
             vps_meta_interval: Duration::from_secs(60 * 60),
             claim_ttl: Duration::from_secs(5 * 60),
-            inline_rate_limit_wait: Duration::ZERO,
+            provider_rate_limit_wait: Duration::ZERO,
         }
     }
 }

@@ -65,7 +65,7 @@ pub fn build_app(
             token: providers.hetzner_token.clone(),
             timeout: Duration::from_secs(10),
             // Never wait inside a call: steps are rescheduled for when budget returns (see reconciler).
-            max_rate_limit_wait: settings.inline_rate_limit_wait,
+            max_rate_limit_wait: settings.provider_rate_limit_wait,
         },
         clock.clone(),
         metrics.clone(),

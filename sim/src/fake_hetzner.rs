@@ -20,7 +20,7 @@
 //! [`rate_limit`], [`faults`], [`transport`] (listener with connection-drop control).
 
 mod catalog;
-mod faults;
+pub(crate) mod faults;
 pub mod labels;
 mod model;
 mod rate_limit;

@@ -243,6 +243,7 @@ impl SimHost {
         F: std::future::Future<Output = ()>,
     {
         let mut delay = Duration::from_millis(50);
+        let mut last = HostError::TokenExpired;
         for attempt in 1..=max_attempts.max(1) {
             if now() >= deadline {
                 return Err(HostError::TokenExpired);
@@ -257,14 +258,17 @@ impl SimHost {
                 }
                 Err(HostError::Down) => return Err(HostError::Down),
                 Err(HostError::Gate(g)) => return Err(HostError::Gate(g)),
-                Err(_) if attempt == max_attempts => break,
-                Err(_) => {
-                    sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
+                Err(e) => {
+                    // Out of attempts: report the last refusal, not a made-up expiry.
+                    last = e;
+                    if attempt < max_attempts {
+                        sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(30));
+                    }
                 }
             }
         }
-        Err(HostError::TokenExpired)
+        Err(last)
     }
 
     /// One heartbeat (step 4). Returns the HTTP status.

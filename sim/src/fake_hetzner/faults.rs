@@ -69,6 +69,25 @@ pub enum FaultWhen {
     Probability { p: f64 },
 }
 
+impl FaultWhen {
+    /// Whether the `seen`-th matching call since injection (1-based) fires. Shared by every fake, so
+    /// a scenario's `nth`/`times`/`probability` mean the same thing whichever component they target.
+    pub(crate) fn fires(self, seen: u32, rng: &mut ChaCha8Rng) -> bool {
+        match self {
+            FaultWhen::Nth(n) => seen == n,
+            FaultWhen::Times(n) => seen <= n,
+            FaultWhen::Always => true,
+            FaultWhen::Probability { p } => rng.random_bool(p.clamp(0.0, 1.0)),
+        }
+    }
+}
+
+/// The random stream of the `injected`-th rule of a fault table seeded with `seed`: each rule draws
+/// from its own stream, so adding a rule never shifts the choices of another.
+pub(crate) fn rule_rng(seed: u64, injected: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed ^ injected.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 /// What a firing rule does to the call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FaultEffect {
@@ -137,12 +156,7 @@ impl ActiveRule {
     /// Counts a matching call and says whether the rule fires on it.
     fn observe(&mut self) -> bool {
         self.seen = self.seen.saturating_add(1);
-        match self.rule.when {
-            FaultWhen::Nth(n) => self.seen == n,
-            FaultWhen::Times(n) => self.seen <= n,
-            FaultWhen::Always => true,
-            FaultWhen::Probability { p } => self.rng.random_bool(p.clamp(0.0, 1.0)),
-        }
+        self.rule.when.fires(self.seen, &mut self.rng)
     }
 }
 
@@ -165,13 +179,9 @@ impl FaultTable {
     }
 
     pub(crate) fn inject(&mut self, rule: FaultRule) {
-        let stream = self.seed ^ self.injected.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let rng = rule_rng(self.seed, self.injected);
         self.injected += 1;
-        self.rules.push(ActiveRule {
-            rule,
-            seen: 0,
-            rng: ChaCha8Rng::seed_from_u64(stream),
-        });
+        self.rules.push(ActiveRule { rule, seen: 0, rng });
     }
 
     pub(crate) fn clear(&mut self) {

@@ -30,10 +30,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use crate::fake_hetzner::FaultWhen;
+use crate::fake_hetzner::faults::rule_rng;
 
 /// Invocation ids a rule remembers (bounds memory in long runs; a retry comes within seconds).
 pub const MAX_REMEMBERED_CALLS: usize = 4096;
@@ -212,12 +212,7 @@ impl ActiveRule {
             return fired && self.rule.attempts == Attempts::All;
         }
         self.seen = self.seen.saturating_add(1);
-        let fired = match self.rule.when {
-            FaultWhen::Nth(n) => self.seen == n,
-            FaultWhen::Times(n) => self.seen <= n,
-            FaultWhen::Always => true,
-            FaultWhen::Probability { p } => self.rng.random_bool(p.clamp(0.0, 1.0)),
-        };
+        let fired = self.rule.when.fires(self.seen, &mut self.rng);
         if let Some(id) = invocation {
             if self.order.len() >= MAX_REMEMBERED_CALLS
                 && let Some(old) = self.order.pop_front()
@@ -250,12 +245,12 @@ impl FaultTable {
     }
 
     pub(crate) fn inject(&mut self, rule: R2FaultRule) {
-        let stream = self.seed ^ self.injected.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let rng = rule_rng(self.seed, self.injected);
         self.injected += 1;
         self.rules.push(ActiveRule {
             rule,
             seen: 0,
-            rng: ChaCha8Rng::seed_from_u64(stream),
+            rng,
             decided: HashMap::new(),
             order: VecDeque::new(),
         });
