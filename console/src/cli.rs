@@ -1,0 +1,1 @@
+//! Command-line interface. (Being built: see issue 4.)

@@ -1,0 +1,1 @@
+//! `matrix-console demo`. (Being built: see issue 4.)
