@@ -1,7 +1,7 @@
 //! [`TestPlatform`]: one control plane per test, over HTTP, against a fresh database.
 //!
 //! Each test gets its own database cloned from a migrated template on the process-wide Postgres
-//! (`sim::postgres`), its own fake Hetzner and in-memory S3, and a `matrix-platform` API server on
+//! (`sim::postgres`), its own fake Hetzner and fake R2 (`sim::fake_r2`, real S3 wire format), and a `matrix-platform` API server on
 //! 127.0.0.1:0 with a [`ManualClock`]. The reconciler loop is NOT started: tests activate it with
 //! [`TestPlatform::reconcile`], so nothing happens behind a test's back.
 
@@ -25,11 +25,12 @@ use sim::postgres::{PgCluster, TestDatabase};
 use sim::proxy::FaultProxy;
 use tokio::sync::oneshot;
 
-use crate::memory_s3::MemoryS3;
+use crate::test_r2::TestR2;
 
 pub const PLATFORM_SECRET: &str = "test-platform-secret-0123456789";
 pub const BUCKET: &str = "matrix-test";
 pub const R2_SECRET: &str = "r2-secret-key-never-shown";
+pub const R2_ACCESS_KEY: &str = "AKIDTEST";
 pub const HETZNER_TOKEN: &str = "hetzner-token-never-shown";
 
 /// Knobs a test may turn before start.
@@ -61,7 +62,7 @@ pub struct TestPlatform {
     pub base_url: String,
     pub clock: ManualClock,
     pub hetzner: FakeHetzner,
-    pub s3: MemoryS3,
+    pub s3: TestR2,
     pub http: reqwest::Client,
     pub db: TestDatabase,
     /// Present with `Options::db_through_proxy`: flip it to cut the control plane off its database.
@@ -105,7 +106,7 @@ impl TestPlatform {
         })
         .await
         .expect("fake hetzner");
-        let s3 = MemoryS3::start().await;
+        let s3 = TestR2::start(R2_ACCESS_KEY, R2_SECRET, BUCKET).await;
         let db = fresh_db().await;
         let (db_proxy, db_url) = if opts.db_through_proxy {
             let mut url = url::Url::parse(&db.url).unwrap();
@@ -132,7 +133,7 @@ impl TestPlatform {
             hetzner_token: Secret::new(HETZNER_TOKEN),
             r2_endpoint: url::Url::parse(&s3.endpoint()).unwrap(),
             r2_bucket: BUCKET.into(),
-            r2_access_key_id: Secret::new("AKIDTEST"),
+            r2_access_key_id: Secret::new(R2_ACCESS_KEY),
             r2_secret_access_key: Secret::new(R2_SECRET),
         };
         let app = server::build_app(
