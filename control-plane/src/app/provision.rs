@@ -47,10 +47,12 @@ pub async fn provision(app: &App, req: &ProvisionRequest) -> Result<ProvisionRes
     let claimed = provision_claim_row(app, req).await?;
     let (row, token) = match claimed {
         Claimed::Existing(row) => {
-            // idempotency: an earlier call owns this row. Resume its create only if it is pending
-            // and nobody holds it (a lost response or a crash left it half-done).
+            // idempotency: an earlier call owns this row. Resume its create only if it is pending,
+            // nobody holds it (a lost response or a crash left it half-done) and its backoff is
+            // over: a client retrying fast must not skip the step's schedule.
             if row.pending_step.is_some()
                 && !row.claim_active(app.now())
+                && row.record.step_next_at.is_none_or(|due| due <= app.now())
                 && app.hetzner.has_budget_now()
             {
                 create_server_resume(app, &row, Actor::Api).await?;

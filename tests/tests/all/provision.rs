@@ -208,6 +208,47 @@ async fn a_lost_create_response_followed_by_a_retry_adopts_the_server_by_label()
 }
 
 #[tokio::test]
+async fn a_fast_retried_provision_waits_for_the_create_steps_backoff() {
+    let p = TestPlatform::start().await;
+    p.hetzner.inject(FaultRule {
+        op: FaultOp::CreateServer,
+        when: FaultWhen::Nth(1),
+        effect: FaultEffect::CommitThenDrop,
+    });
+    let id = json(p.provision("user_fast", "fast").await).await["machineId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(p.status(&id).await["pendingAction"], "creating_server");
+    let lookups = |p: &TestPlatform| {
+        p.hetzner
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/v1/servers"))
+            .count()
+    };
+    let before = lookups(&p);
+
+    // Retried at once (the step's backoff is 15 s): nothing is attempted, the row stays pending.
+    let again = json(p.provision("user_fast", "fast").await).await;
+    assert_eq!(again["machineId"], id.as_str());
+    assert_eq!(again["status"], "provisioning");
+    assert_eq!(
+        lookups(&p),
+        before,
+        "no provider call before the backoff ends"
+    );
+    assert_eq!(p.status(&id).await["pendingAction"], "creating_server");
+
+    // Once the backoff is over, the retry resumes the step and adopts the server by label.
+    p.advance(Duration::from_secs(16));
+    json(p.provision("user_fast", "fast").await).await;
+    assert!(lookups(&p) > before);
+    assert_eq!(p.hetzner.create_count(), 1, "no second server");
+    assert!(p.status(&id).await["pendingAction"].is_null());
+}
+
+#[tokio::test]
 async fn the_reconciler_adopts_a_lost_create_by_label_too() {
     let p = TestPlatform::start().await;
     p.hetzner.inject(FaultRule {
