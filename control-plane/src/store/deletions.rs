@@ -31,6 +31,20 @@ pub fn deletion_backoff(attempts: i32) -> Duration {
     Duration::seconds(secs)
 }
 
+/// `deletion_backoff` for attempts 1, 2, … up to the first that reaches the cap (later attempts reuse
+/// the last element), in seconds: the schedule handed to the database.
+fn deletion_backoff_table() -> Vec<i64> {
+    let mut table = Vec::new();
+    for attempts in 1..=32 {
+        let secs = deletion_backoff(attempts).num_seconds();
+        table.push(secs);
+        if secs >= 3600 {
+            break;
+        }
+    }
+    table
+}
+
 /// Queues a server for deletion (no-op when an entry for it is already pending). Returns the id of the
 /// pending entry.
 pub async fn deletion_enqueue<'c, E: PgExecutor<'c>>(
@@ -127,17 +141,19 @@ pub async fn deletion_mark_failed(
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     // One statement: the claim is released together with the new schedule, so no other replica can
-    // take the entry in between and no crash can leave it without its backoff. In SET, `attempts` is
-    // the old value, so the delay is min(60 s × 2^(new attempts − 1), 1 h), as `deletion_backoff` says.
+    // take the entry in between and no crash can leave it without its backoff. The delays come from
+    // `deletion_backoff` (the one definition of the schedule) as an array indexed by the new attempt
+    // count, capped at its last element; in SET, `attempts` is the old value.
     sqlx::query(
         "UPDATE provider_deletions SET attempts = attempts + 1, last_error = $3, claim_id = NULL, claim_expires_at = NULL,
-             next_attempt_at = $4 + make_interval(secs => LEAST(60 * power(2, LEAST(attempts, 16)), 3600))
+             next_attempt_at = $4 + make_interval(secs => ($5::bigint[])[LEAST(attempts + 1, cardinality($5::bigint[]))])
          WHERE id = $1 AND claim_id = $2",
     )
     .bind(id)
     .bind(claim_id)
     .bind(error)
     .bind(now)
+    .bind(deletion_backoff_table())
     .execute(pool)
     .await?;
     Ok(())
@@ -175,5 +191,13 @@ mod tests {
         let secs: Vec<i64> = (1..=8).map(|a| deletion_backoff(a).num_seconds()).collect();
         assert_eq!(secs, vec![60, 120, 240, 480, 960, 1920, 3600, 3600]);
         assert_eq!(deletion_backoff(i32::MAX).num_seconds(), 3600);
+    }
+
+    #[test]
+    fn the_schedule_handed_to_the_database_ends_at_the_cap() {
+        assert_eq!(
+            deletion_backoff_table(),
+            vec![60, 120, 240, 480, 960, 1920, 3600]
+        );
     }
 }
