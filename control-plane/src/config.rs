@@ -399,4 +399,60 @@ mod tests {
             "other-bucket"
         );
     }
+
+    #[test]
+    fn every_matrix_override_reaches_the_settings() {
+        let mut pairs = GOOD.to_vec();
+        pairs.extend([
+            ("MATRIX_LISTEN", "127.0.0.1:9100"),
+            ("MATRIX_DB_MAX_CONNECTIONS", "7"),
+            ("MATRIX_APP_LABEL", "matrix-test_vps.1"),
+            ("MATRIX_REGISTRATION_TTL_SECONDS", "301"),
+            ("MATRIX_STALE_AFTER_SECONDS", "302"),
+            ("MATRIX_RECONCILE_INTERVAL_SECONDS", "303"),
+            ("MATRIX_RECONCILE_BATCH", "304"),
+            ("MATRIX_MAX_PROVISION_ATTEMPTS", "5"),
+            ("MATRIX_HEARTBEAT_INTERVAL_SECONDS", "306"),
+            ("MATRIX_ORPHAN_GRACE_SECONDS", "307"),
+            ("MATRIX_BACKUP_SCAN_INTERVAL_SECONDS", "308"),
+        ]);
+        let c = Config::from_env(&env(&pairs)).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(c.db_max_connections, 7);
+        let s = &c.settings;
+        assert_eq!(s.app_label, "matrix-test_vps.1");
+        assert_eq!(s.registration_ttl, Duration::from_secs(301));
+        assert_eq!(s.stale_after, Duration::from_secs(302));
+        assert_eq!(s.reconcile_interval, Duration::from_secs(303));
+        assert_eq!(s.reconcile_batch, 304);
+        assert_eq!(s.max_attempts, 5);
+        assert_eq!(s.heartbeat_interval, Duration::from_secs(306));
+        assert_eq!(s.orphan_grace, Duration::from_secs(307));
+        assert_eq!(s.backup_scan_interval, Duration::from_secs(308));
+    }
+
+    #[test]
+    fn out_of_range_overrides_are_refused_by_name() {
+        for (name, value) in [
+            ("MATRIX_LISTEN", "not-an-address"),
+            ("MATRIX_DB_MAX_CONNECTIONS", "0"),
+            ("MATRIX_APP_LABEL", "has spaces"),
+            ("MATRIX_REGISTRATION_TTL_SECONDS", "0"),
+            ("MATRIX_STALE_AFTER_SECONDS", "-5"),
+            ("MATRIX_RECONCILE_INTERVAL_SECONDS", "soon"),
+            ("MATRIX_RECONCILE_BATCH", "10001"),
+            ("MATRIX_MAX_PROVISION_ATTEMPTS", "0"),
+            ("MATRIX_HEARTBEAT_INTERVAL_SECONDS", "1.5"),
+            ("MATRIX_ORPHAN_GRACE_SECONDS", "forever"),
+            ("MATRIX_BACKUP_SCAN_INTERVAL_SECONDS", "0"),
+        ] {
+            let mut pairs = GOOD.to_vec();
+            pairs.push((name, value));
+            let err = Config::from_env(&env(&pairs))
+                .err()
+                .unwrap_or_else(|| panic!("{name}={value:?} was accepted"))
+                .to_string();
+            assert!(err.contains(name), "{name}: {err}");
+        }
+    }
 }
