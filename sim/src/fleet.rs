@@ -10,6 +10,11 @@
 //! is a sequence of explicit steps (replayable from the seed). Dropping the fleet stops the server,
 //! the fakes and every host (their databases are left to the per-process cluster, which goes with
 //! the process).
+//!
+//! The control plane reaches its database through a [`FaultProxy`] ([`SimFleet::db_proxy`]), so a
+//! scenario can take "the control plane's Postgres" down and bring it back without touching the
+//! shared cluster; [`SimFleet::restart_control_plane`] stops the API server and builds a new `App`
+//! (same database, clock, id stream and providers) on the same address, as a process restart would.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +36,7 @@ use crate::fake_hetzner::{FakeHetzner, FakeHetznerConfig, FakeServer};
 use crate::fake_r2::{FakeR2, FakeR2Config};
 use crate::host::{HostContext, HostMode, SimHost};
 use crate::postgres::{PgCluster, TestDatabase};
+use crate::proxy::FaultProxy;
 
 pub const BUCKET: &str = "matrix-fleet-sim";
 
@@ -91,6 +97,15 @@ pub struct SimFleet {
     disk: tempfile::TempDir,
     /// Dropping it stops the API server.
     shutdown: Option<oneshot::Sender<()>>,
+    /// The API server task, awaited on restart so the port is free before it is bound again.
+    server_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Between the control plane and its database: `Down`/`Reset` is "Postgres restarted".
+    pub db_proxy: FaultProxy,
+    /// `db.url` rewritten to go through `db_proxy` (what the control plane's pool dials).
+    app_db_url: String,
+    /// The id stream, shared across control-plane restarts so ids continue rather than repeat.
+    ids: Arc<SeededIds>,
+    providers: Providers,
 }
 
 /// A fresh database holding the control plane's schema: cloned from a template migrated once per
@@ -139,7 +154,8 @@ impl SimFleet {
         .await?;
         let cluster = PgCluster::shared().await?;
         let db = control_plane_database(cluster).await?;
-        let pool = store::connect(&db.url, 16)
+        let (db_proxy, app_db_url) = proxied_database_url(&db.url).await?;
+        let pool = store::connect(&app_db_url, 16)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -158,16 +174,17 @@ impl SimFleet {
             r2_access_key_id: Secret::new(r2.access_key_id()),
             r2_secret_access_key: Secret::new(r2.secret_access_key()),
         };
+        let ids = Arc::new(SeededIds::new(config.seed));
         let app = server::build_app(
             pool,
             &providers,
             settings,
             Arc::new(clock.clone()),
-            Arc::new(SeededIds::new(config.seed)),
+            ids.clone(),
         )?;
         let reconciler = Reconciler::new(app.clone());
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(server::run(listener, app.clone(), false, async move {
+        let server_task = tokio::spawn(server::run(listener, app.clone(), false, async move {
             let _ = rx.await;
         }));
         let created = Mutex::new(hetzner.subscribe_created());
@@ -187,7 +204,85 @@ impl SimFleet {
             created,
             disk: tempfile::tempdir()?,
             shutdown: Some(tx),
+            server_task: Some(server_task),
+            db_proxy,
+            app_db_url,
+            ids,
+            providers,
         })
+    }
+
+    /// Stops the API server, then starts a new control plane as a restarted process would: a new
+    /// pool to the same database, a new `App` with the same settings, clock, providers and the id
+    /// stream continuing where it was, served on the same address (hosts keep their URL). Whatever
+    /// the old process left half-done is the reconciler's to settle.
+    pub async fn restart_control_plane(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.server_task.take() {
+            // Graceful shutdown waits for in-flight requests; bounded in case one hangs.
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        }
+        self.app.db.close().await;
+        let addr: std::net::SocketAddr = self
+            .platform_url
+            .trim_start_matches("http://")
+            .parse()
+            .map_err(|e| anyhow::anyhow!("platform address: {e}"))?;
+        // The old listener is gone once its task ended; the OS may still hold the port briefly.
+        let mut listener = None;
+        for _ in 0..100 {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        let listener = listener.ok_or_else(|| anyhow::anyhow!("could not rebind {addr}"))?;
+        let pool = store::connect(&self.app_db_url, 16)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let settings = (*self.app.settings).clone();
+        let app = server::build_app(
+            pool,
+            &self.providers,
+            settings,
+            Arc::new(self.clock.clone()),
+            self.ids.clone(),
+        )?;
+        let (tx, rx) = oneshot::channel::<()>();
+        self.server_task = Some(tokio::spawn(server::run(
+            listener,
+            app.clone(),
+            false,
+            async move {
+                let _ = rx.await;
+            },
+        )));
+        self.shutdown = Some(tx);
+        self.reconciler = Reconciler::new(app.clone());
+        self.app = app;
+        Ok(())
+    }
+
+    /// The secrets of this fleet that must never appear in a log line or an API response: the
+    /// platform secret, the provider credentials and every host's tokens and database password.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out = vec![
+            self.config.platform_secret.clone(),
+            self.hetzner.token().to_owned(),
+            self.r2.secret_access_key().to_owned(),
+        ];
+        for host in self.hosts() {
+            out.push(host.env.registration_token.expose().to_owned());
+            out.push(host.env.heartbeat_token.expose().to_owned());
+            out.push(host.env.postgres_password.expose().to_owned());
+        }
+        out.retain(|s| s.len() >= 8);
+        out
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -286,6 +381,28 @@ impl SimFleet {
             database_url: self.db.url.clone(),
         }
     }
+}
+
+/// A proxy in front of the database server of `url`, and `url` rewritten to dial the proxy.
+async fn proxied_database_url(url: &str) -> anyhow::Result<(FaultProxy, String)> {
+    let mut parsed = url::Url::parse(url)?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| anyhow::anyhow!("database url has no host"))?
+        .to_owned();
+    let port = parsed.port().unwrap_or(5432);
+    let upstream = tokio::net::lookup_host((host.as_str(), port))
+        .await?
+        .find(|a| a.is_ipv4())
+        .ok_or_else(|| anyhow::anyhow!("database host does not resolve to IPv4"))?;
+    let proxy = FaultProxy::start(upstream).await?;
+    parsed
+        .set_host(Some("127.0.0.1"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    parsed
+        .set_port(Some(proxy.addr().port()))
+        .map_err(|_| anyhow::anyhow!("database url cannot take a port"))?;
+    Ok((proxy, parsed.to_string()))
 }
 
 impl Drop for SimFleet {

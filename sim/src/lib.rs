@@ -11,7 +11,9 @@
 //! - [`host`]: simulated customer hosts that boot from the cloud-init the fake received;
 //! - [`fleet`]: all of the above around the real control plane, in one process;
 //! - [`live`]: a fleet that runs by itself (the console demo, `matrix-sim serve`);
-//! - [`proxy`]: a transport fault proxy (latency, reset, blackhole, down) for any of them.
+//! - [`proxy`]: a transport fault proxy (latency, reset, blackhole, down) for any of them;
+//! - [`scenario`]: seeded TOML scenarios, their runner, history, invariants and reports
+//!   (`matrix-sim run` / `replay`; the format is in `docs/scenarios.md`).
 
 pub mod fake_hetzner;
 pub mod fake_r2;
@@ -20,3 +22,4 @@ pub mod host;
 pub mod live;
 pub mod postgres;
 pub mod proxy;
+pub mod scenario;

@@ -4,6 +4,11 @@
 //! control plane, fake Hetzner, fake R2, N hosts with a background workload and occasional crashes)
 //! until interrupted, and prints one JSON line on stdout with everything an external tool needs to
 //! attach. Time is compressed: one simulated minute per real second. Logs go to stderr.
+//!
+//! `matrix-sim run [FILES…] [--seed N] [--junit PATH] [--history DIR]` runs scenario files (all
+//! of `scenarios/*.toml` when none is given) and exits non-zero on any broken invariant or failed
+//! step, printing the command that replays a failure; `matrix-sim replay FILE --seed N
+//! [--history DIR]` reruns one exactly. The logic is in `sim::scenario::cli`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,7 +17,9 @@ use sim::fleet::{FleetConfig, SimFleet};
 use sim::host::HostMode;
 use sim::live::{LiveConfig, LiveFleet};
 
-const USAGE: &str = "usage: matrix-sim serve [--hosts N] [--seed N] [--light]";
+const USAGE: &str = "usage: matrix-sim serve [--hosts N] [--seed N] [--light]
+       matrix-sim run [FILES...] [--seed N] [--junit PATH] [--history DIR]
+       matrix-sim replay FILE --seed N [--history DIR]";
 
 struct ServeArgs {
     hosts: usize,
@@ -49,8 +56,45 @@ fn parse_serve(args: &[String]) -> Result<ServeArgs, String> {
     Ok(out)
 }
 
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some(command @ ("run" | "replay")) => {
+            let replay = command == "replay";
+            let parsed = match sim::scenario::cli::parse(&args[1..], replay) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("matrix-sim: {e}\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            };
+            // Current-thread: the runner captures every task's log lines on this thread.
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("matrix-sim: runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut out = std::io::stdout();
+            match runtime.block_on(sim::scenario::cli::run(&parsed, &mut out)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("matrix-sim: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        _ => serve_main(args),
+    }
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn serve_main(args: Vec<String>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MATRIX_LOG")
@@ -58,7 +102,6 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => match parse_serve(&args[1..]) {
             Ok(a) => match serve(a).await {

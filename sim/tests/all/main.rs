@@ -7,4 +7,5 @@ mod fleet;
 mod hcloud_cli;
 mod postgres;
 mod proxy;
+mod scenario;
 mod serve;

@@ -1,0 +1,122 @@
+//! `target = "hetzner"`: a rule for the fake Hetzner API (an error status and code, latency,
+//! commit-then-drop, drop-before-commit, an action ending in `error`), or `vanish` / `set_status`
+//! of the user's server.
+
+use serde::{Deserialize, Serialize};
+
+use super::When;
+use crate::fake_hetzner::{FaultEffect, FaultOp, FaultRule};
+use crate::scenario::duration::SimDuration;
+use crate::scenario::format::{check_status_code, check_user};
+use crate::scenario::run::Run;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HetznerOp {
+    CreateServer,
+    GetServer,
+    ListServers,
+    DeleteServer,
+    ServerAction,
+    GetAction,
+    ListActions,
+    Any,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HetznerEffect {
+    Error,
+    Latency,
+    CommitThenDrop,
+    DropBeforeCommit,
+    ActionError,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HetznerFault {
+    pub op: HetznerOp,
+    pub effect: HetznerEffect,
+    /// For `error`: the HTTP status and Hetzner error code (default 503 `unavailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// For `latency` (wall time: it exists to trip client timeouts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<SimDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nth: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// Instead of a rule: the user's server disappears (404 from now on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vanish_user: Option<String>,
+}
+
+impl HetznerFault {
+    fn when(&self) -> When {
+        When {
+            nth: self.nth,
+            times: self.times,
+            probability: self.probability,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.when().validate()?;
+        if let Some(s) = self.status {
+            check_status_code(s)?;
+        }
+        if let Some(u) = &self.vanish_user {
+            check_user(u)?;
+        }
+        match self.effect {
+            HetznerEffect::Latency => match self.latency {
+                Some(d) if d.0.as_secs() <= 60 => {}
+                _ => return Err("effect latency needs latency = \"…s\" (at most 60s)".into()),
+            },
+            _ if self.latency.is_some() => {
+                return Err("latency applies only to effect = \"latency\"".into());
+            }
+            _ => {}
+        }
+        if self.effect != HetznerEffect::Error && (self.status.is_some() || self.code.is_some()) {
+            return Err("status and code apply only to effect = \"error\"".into());
+        }
+        Ok(())
+    }
+
+    pub fn rule(&self) -> FaultRule {
+        let op = match self.op {
+            HetznerOp::CreateServer => FaultOp::CreateServer,
+            HetznerOp::GetServer => FaultOp::GetServer,
+            HetznerOp::ListServers => FaultOp::ListServers,
+            HetznerOp::DeleteServer => FaultOp::DeleteServer,
+            HetznerOp::ServerAction => FaultOp::ServerAction,
+            HetznerOp::GetAction => FaultOp::GetAction,
+            HetznerOp::ListActions => FaultOp::ListActions,
+            HetznerOp::Any => FaultOp::Any,
+        };
+        let effect = match self.effect {
+            HetznerEffect::Error => FaultEffect::Error {
+                status: self.status.unwrap_or(503),
+                code: self.code.clone().unwrap_or_else(|| "unavailable".into()),
+            },
+            HetznerEffect::Latency => {
+                FaultEffect::Latency(self.latency.map(|d| d.0).unwrap_or_default())
+            }
+            HetznerEffect::CommitThenDrop => FaultEffect::CommitThenDrop,
+            HetznerEffect::DropBeforeCommit => FaultEffect::DropBeforeCommit,
+            HetznerEffect::ActionError => FaultEffect::ActionError,
+        };
+        FaultRule::new(op, self.when().to_rule(), effect)
+    }
+
+    pub fn apply(&self, run: &mut Run<'_>) {
+        run.fleet.hetzner.inject(self.rule());
+    }
+}

@@ -1,0 +1,278 @@
+//! The invariants a scenario names in `expect.invariants`, checked over the history and the end
+//! state: the control plane's registry (read directly with sqlx), the fake Hetzner's servers and
+//! the fake R2's objects. Each violation says, in one line, what broke and where.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::run::Run;
+use crate::fake_hetzner::ServerStatus;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Invariant {
+    /// At most one live row and at most one live server per (user, slot).
+    SingleLiveRow,
+    /// After convergence, every server at the provider belongs to exactly one live row, and no
+    /// live row has two servers.
+    NoOrphanServers,
+    /// A recovered host holds exactly the rows of the latest successful backup.
+    RestoreMatchesBackup,
+    /// A failed backup never moves `latest`.
+    FailedBackupKeepsLatest,
+    /// Every row leaves `provisioning`/`recovering` within `expect.transition_bound`.
+    TransitionsBounded,
+    /// No secret appears in a log line or a recorded API response.
+    NoSecrets,
+    /// The fake Hetzner never admitted more than its token bucket allows.
+    RateLimitRespected,
+}
+
+impl Invariant {
+    pub fn all() -> Vec<Invariant> {
+        vec![
+            Invariant::SingleLiveRow,
+            Invariant::NoOrphanServers,
+            Invariant::RestoreMatchesBackup,
+            Invariant::FailedBackupKeepsLatest,
+            Invariant::TransitionsBounded,
+            Invariant::NoSecrets,
+            Invariant::RateLimitRespected,
+        ]
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Invariant::SingleLiveRow => "single_live_row",
+            Invariant::NoOrphanServers => "no_orphan_servers",
+            Invariant::RestoreMatchesBackup => "restore_matches_backup",
+            Invariant::FailedBackupKeepsLatest => "failed_backup_keeps_latest",
+            Invariant::TransitionsBounded => "transitions_bounded",
+            Invariant::NoSecrets => "no_secrets",
+            Invariant::RateLimitRespected => "rate_limit_respected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub invariant: Invariant,
+    pub message: String,
+}
+
+impl Violation {
+    pub fn new(invariant: Invariant, message: String) -> Self {
+        Violation { invariant, message }
+    }
+}
+
+/// Servers that exist for us at the provider (not being deleted).
+fn live_servers(run: &Run<'_>) -> Vec<crate::fake_hetzner::FakeServer> {
+    run.fleet
+        .hetzner
+        .servers()
+        .into_iter()
+        .filter(|s| s.status != ServerStatus::Deleting)
+        .collect()
+}
+
+/// Orphans (a server no live row points at) and doubles (two servers for one live row).
+pub async fn server_problems(run: &Run<'_>) -> anyhow::Result<Vec<String>> {
+    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT machine_id::text, hetzner_server_id FROM user_machines WHERE deleted_at IS NULL",
+    )
+    .fetch_all(&run.db)
+    .await?;
+    let owned: BTreeMap<i64, String> = rows
+        .iter()
+        .filter_map(|(m, s)| s.map(|s| (s, m.clone())))
+        .collect();
+    let mut problems = Vec::new();
+    let mut per_machine: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for server in live_servers(run) {
+        let machine = server.labels.get("machine_id").cloned().unwrap_or_default();
+        per_machine
+            .entry(machine.clone())
+            .or_default()
+            .push(server.id);
+        if !owned.contains_key(&server.id) {
+            problems.push(format!(
+                "server {} ({}, machine {machine}) has no live row",
+                server.id, server.name
+            ));
+        }
+    }
+    for (machine, servers) in per_machine {
+        if servers.len() > 1 {
+            problems.push(format!(
+                "machine {machine} has {} servers: {servers:?}",
+                servers.len()
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// Every end-state invariant (the ones collected while running are in `run.violations`).
+pub async fn check_end_state(run: &mut Run<'_>, logs: &str) -> anyhow::Result<Vec<Violation>> {
+    let mut out = Vec::new();
+    // single_live_row: the registry and the provider.
+    let doubles: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT clerk_user_id, runtime_slot, count(*) FROM user_machines \
+         WHERE deleted_at IS NULL GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 1, 2",
+    )
+    .fetch_all(&run.db)
+    .await?;
+    for (user, slot, n) in doubles {
+        out.push(Violation::new(
+            Invariant::SingleLiveRow,
+            format!("{user}/{slot} has {n} live rows"),
+        ));
+    }
+    if run.scenario.expect.converge {
+        let mut per_slot: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+        for s in live_servers(run) {
+            let user = s.labels.get("clerk_user_id").cloned().unwrap_or_default();
+            let slot = s.labels.get("runtime_slot").cloned().unwrap_or_default();
+            per_slot.entry((user, slot)).or_default().push(s.id);
+        }
+        for ((user, slot), servers) in per_slot {
+            if servers.len() > 1 {
+                out.push(Violation::new(
+                    Invariant::SingleLiveRow,
+                    format!(
+                        "{user}/{slot} has {} live servers: {servers:?}",
+                        servers.len()
+                    ),
+                ));
+            }
+        }
+        for p in server_problems(run).await? {
+            out.push(Violation::new(Invariant::NoOrphanServers, p));
+        }
+    }
+    // transitions_bounded: from the event log, each entry into a transient status must be left
+    // within the bound (or still be within it now).
+    let bound = run
+        .scenario
+        .expect
+        .transition_bound
+        .map(|d| d.0)
+        .unwrap_or(run.stale_after() + std::time::Duration::from_secs(15 * 60));
+    let bound = chrono::Duration::from_std(bound)?;
+    let events: Vec<(
+        String,
+        chrono::DateTime<chrono::Utc>,
+        Option<String>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT machine_id::text, at, from_status, to_status FROM machine_events ORDER BY id",
+    )
+    .fetch_all(&run.db)
+    .await?;
+    let transient =
+        |s: &Option<String>| matches!(s.as_deref(), Some("provisioning" | "recovering"));
+    let mut entered: BTreeMap<String, chrono::DateTime<chrono::Utc>> = BTreeMap::new();
+    for (machine, at, from, to) in &events {
+        if transient(from)
+            && !transient(to)
+            && let Some(since) = entered.remove(machine)
+            && *at - since > bound
+        {
+            out.push(Violation::new(
+                Invariant::TransitionsBounded,
+                format!(
+                    "machine {machine} stayed {} for {} min (bound {} min)",
+                    from.as_deref().unwrap_or("?"),
+                    (*at - since).num_minutes(),
+                    bound.num_minutes()
+                ),
+            ));
+        }
+        if transient(to) && !transient(from) {
+            entered.insert(machine.clone(), *at);
+        }
+    }
+    let now = run.fleet.now();
+    let still: Vec<(String, String)> = sqlx::query_as(
+        "SELECT machine_id::text, status FROM user_machines WHERE deleted_at IS NULL \
+         AND status IN ('provisioning', 'recovering') ORDER BY 1",
+    )
+    .fetch_all(&run.db)
+    .await?;
+    for (machine, status) in still {
+        if let Some(since) = entered.get(&machine)
+            && now - *since > bound
+        {
+            out.push(Violation::new(
+                Invariant::TransitionsBounded,
+                format!(
+                    "machine {machine} is still {status} after {} min (bound {} min)",
+                    (now - *since).num_minutes(),
+                    bound.num_minutes()
+                ),
+            ));
+        }
+    }
+    // no_secrets: log lines and everything recorded (response bodies included).
+    let secrets = run.fleet.secrets();
+    let recorded: String = run.history.normalised_lines().join("\n");
+    for secret in &secrets {
+        let label = redacted_label(secret);
+        if logs.contains(secret.as_str()) {
+            let line = logs
+                .lines()
+                .find(|l| l.contains(secret.as_str()))
+                .unwrap_or_default()
+                .replace(secret.as_str(), "<SECRET>");
+            out.push(Violation::new(
+                Invariant::NoSecrets,
+                format!(
+                    "secret {label} appears in a log line: {}",
+                    truncate(&line, 200)
+                ),
+            ));
+        }
+        if recorded.contains(secret.as_str()) {
+            out.push(Violation::new(
+                Invariant::NoSecrets,
+                format!("secret {label} appears in a recorded API response or event"),
+            ));
+        }
+    }
+    if logs.is_empty() {
+        out.push(Violation::new(
+            Invariant::NoSecrets,
+            "no log line was captured (run the scenario on a current-thread runtime)".into(),
+        ));
+    }
+    // rate_limit_respected: the bucket's capacity plus what refills within each window.
+    let limit = run.fleet.config.hetzner_rate_limit as f64;
+    let refill = run.fleet.config.hetzner_refill_per_second;
+    for window in [1i64, 60, 3600] {
+        let seen = run
+            .fleet
+            .hetzner
+            .max_observed_rate(chrono::Duration::seconds(window));
+        let allowed = (limit + refill * window as f64).floor() as usize;
+        if seen > allowed {
+            out.push(Violation::new(
+                Invariant::RateLimitRespected,
+                format!(
+                    "{seen} Hetzner requests admitted within {window}s; the bucket allows {allowed}"
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn redacted_label(secret: &str) -> String {
+    // Never any part of the secret itself: only its length.
+    format!("of {} characters", secret.len())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
