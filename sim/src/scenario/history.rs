@@ -6,7 +6,8 @@
 //! fault that fired). Each record carries the simulated time, never the wall clock.
 //!
 //! Normalisation makes two runs of one seed comparable byte for byte: loopback ports become
-//! `<port>` and temporary paths `<tmp>`; nothing measured in wall time is recorded at all.
+//! `<port>`, temporary paths `<tmp>` and dump sizes `<size>`; nothing measured in wall time is
+//! recorded at all.
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -93,10 +94,16 @@ static PORT: LazyLock<regex::Regex> =
 static TMP: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"/tmp/[A-Za-z0-9_.\-/]+").expect("valid regex"));
 
-/// Replaces what differs between two runs of the same seed (ports, temporary paths).
+static SIZE: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r#""sizeBytes":\d+"#).expect("valid regex"));
+
+/// Replaces what differs between two runs of the same seed (ports, temporary paths) or between
+/// machines (the byte size of a real `pg_dump`, which depends on the Postgres version).
 pub fn normalise(line: &str) -> String {
     let line = PORT.replace_all(line, "$1:<port>");
-    TMP.replace_all(&line, "<tmp>").into_owned()
+    let line = TMP.replace_all(&line, "<tmp>");
+    SIZE.replace_all(&line, r#""sizeBytes":"<size>""#)
+        .into_owned()
 }
 
 /// Writes `lines` to `dir/<name>.jsonl`, creating `dir`. Returns the path.

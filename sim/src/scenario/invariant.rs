@@ -67,6 +67,14 @@ impl Violation {
     }
 }
 
+/// `(machine id, at, from status, to status)` of one `machine_events` row.
+type EventRow = (
+    String,
+    chrono::DateTime<chrono::Utc>,
+    Option<String>,
+    Option<String>,
+);
+
 /// Servers that exist for us at the provider (not being deleted).
 fn live_servers(run: &Run<'_>) -> Vec<crate::fake_hetzner::FakeServer> {
     run.fleet
@@ -161,12 +169,7 @@ pub async fn check_end_state(run: &mut Run<'_>, logs: &str) -> anyhow::Result<Ve
         .map(|d| d.0)
         .unwrap_or(run.stale_after() + std::time::Duration::from_secs(15 * 60));
     let bound = chrono::Duration::from_std(bound)?;
-    let events: Vec<(
-        String,
-        chrono::DateTime<chrono::Utc>,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let events: Vec<EventRow> = sqlx::query_as(
         "SELECT machine_id::text, at, from_status, to_status FROM machine_events ORDER BY id",
     )
     .fetch_all(&run.db)

@@ -16,8 +16,8 @@ pub fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<width$}  {:>20}  {:>7}  {:<6}  {:>8}  {}",
-        "scenario", "seed", "steps", "result", "time", "broken"
+        "{:<width$}  {:>20}  {:>7}  {:<6}  {:>8}  broken",
+        "scenario", "seed", "steps", "result", "time"
     );
     for o in outcomes {
         let _ = writeln!(

@@ -459,7 +459,7 @@ impl<'p> Run<'p> {
     /// reconciler runs.
     pub async fn world_round(&mut self, tick: Duration) -> anyhow::Result<()> {
         self.fleet.advance(tick);
-        self.boot_hosts(true).await?;
+        self.boot_hosts(false).await?;
         self.register_ready().await;
         self.reconcile().await;
         Ok(())

@@ -8,6 +8,7 @@
 pub mod advance;
 pub mod backup;
 pub mod boot;
+pub mod check_events;
 pub mod check_status;
 pub mod crash;
 pub mod delete;
@@ -37,6 +38,7 @@ pub enum Step {
     RecoverConcurrent(recover::RecoverConcurrent),
     Delete(delete::Delete),
     CheckStatus(check_status::CheckStatus),
+    CheckEvents(check_events::CheckEvents),
     Advance(advance::Advance),
     Reconcile(advance::Reconcile),
     WaitFor(wait_for::WaitFor),
@@ -62,6 +64,7 @@ impl Step {
             Step::RecoverConcurrent(_) => "recover_concurrent",
             Step::Delete(_) => "delete",
             Step::CheckStatus(_) => "check_status",
+            Step::CheckEvents(_) => "check_events",
             Step::Advance(_) => "advance",
             Step::Reconcile(_) => "reconcile",
             Step::WaitFor(_) => "wait_for",
@@ -86,6 +89,7 @@ impl Step {
             Step::RecoverConcurrent(s) => s.validate(),
             Step::Delete(s) => s.validate(),
             Step::CheckStatus(s) => s.validate(),
+            Step::CheckEvents(s) => s.validate(),
             Step::Advance(s) => s.validate(),
             Step::Reconcile(s) => s.validate(),
             Step::WaitFor(s) => s.validate(),
@@ -110,6 +114,7 @@ impl Step {
             Step::RecoverConcurrent(s) => s.apply(run).await,
             Step::Delete(s) => s.apply(run).await,
             Step::CheckStatus(s) => s.apply(run).await,
+            Step::CheckEvents(s) => s.apply(run).await,
             Step::Advance(s) => s.apply(run).await,
             Step::Reconcile(s) => s.apply(run).await,
             Step::WaitFor(s) => s.apply(run).await,

@@ -30,6 +30,10 @@ pub struct Workload {
     /// Simulated time per round (default 1h: one backup per host per round).
     #[serde(default = "one_hour")]
     pub round: SimDuration,
+    /// Within a round the world moves in ticks of this (boot, register, a reconciler pass), as
+    /// the real reconciler's interval would (default 10m).
+    #[serde(default = "ten_minutes")]
+    pub tick: SimDuration,
     /// Rows each host writes per round.
     #[serde(default = "five")]
     pub rows: u64,
@@ -42,6 +46,9 @@ pub struct Workload {
 
 fn one_hour() -> SimDuration {
     SimDuration::secs(3600)
+}
+fn ten_minutes() -> SimDuration {
+    SimDuration::secs(600)
 }
 fn five() -> u64 {
     5
@@ -84,6 +91,12 @@ impl Workload {
         if self.round.0.as_secs() < 60 {
             return Err("round must be at least 1m".into());
         }
+        if self.tick.0.is_zero() || self.tick > self.round {
+            return Err("tick must be more than 0s and at most `round`".into());
+        }
+        if self.rounds as u64 * (self.round.0.as_secs() / self.tick.0.as_secs().max(1)) > 5000 {
+            return Err("rounds × (round / tick) must be at most 5000".into());
+        }
         if !(1..=10_000).contains(&self.rows) {
             return Err("rows must be 1..=10000".into());
         }
@@ -119,7 +132,10 @@ impl Workload {
         run.boot_hosts(true).await?;
         for round in 0..self.rounds {
             run.progress(&format!("  round {}/{}", round + 1, self.rounds));
-            run.world_round(self.round.0).await?;
+            let ticks = (self.round.0.as_secs() / self.tick.0.as_secs().max(1)).max(1);
+            for _ in 0..ticks {
+                run.world_round(self.tick.0).await?;
+            }
             for user in &users {
                 self.user_round(run, user, faults).await?;
             }

@@ -8,4 +8,6 @@ mod hcloud_cli;
 mod postgres;
 mod proxy;
 mod scenario;
+mod scenario_cli;
+mod scenario_format;
 mod serve;

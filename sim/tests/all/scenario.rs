@@ -44,3 +44,126 @@ async fn scenario_recover_without_backup_is_refused_then_allowed_empty() {
 async fn scenario_provision_burst_respects_the_rate_limit() {
     run_library_scenario("provision_burst_rate_limit").await;
 }
+
+#[tokio::test]
+async fn scenario_a_lost_create_response_is_adopted_not_duplicated() {
+    run_library_scenario("create_lost_response").await;
+}
+
+#[tokio::test]
+async fn scenario_a_host_that_never_registers_times_out_and_is_deleted() {
+    run_library_scenario("host_never_registers").await;
+}
+
+#[tokio::test]
+async fn scenario_a_failing_backup_upload_keeps_latest_and_restores_the_older_snapshot() {
+    run_library_scenario("backup_upload_fails").await;
+}
+
+#[tokio::test]
+async fn scenario_a_corrupted_snapshot_is_refused_and_the_host_never_serves() {
+    run_library_scenario("snapshot_corrupted").await;
+}
+
+#[tokio::test]
+async fn scenario_a_control_plane_restart_mid_recovery_finishes_the_recovery() {
+    run_library_scenario("recovery_control_plane_restart").await;
+}
+
+#[tokio::test]
+async fn scenario_concurrent_recovers_start_exactly_one_recovery() {
+    run_library_scenario("recover_concurrent").await;
+}
+
+#[tokio::test]
+async fn scenario_delete_while_the_provider_fails_is_retried_until_gone() {
+    run_library_scenario("delete_provider_fails").await;
+}
+
+#[tokio::test]
+async fn scenario_the_control_plane_database_restarting_gives_503s_then_recovers() {
+    run_library_scenario("control_plane_database_restart").await;
+}
+
+#[tokio::test]
+async fn scenario_a_random_fault_campaign_over_50_hosts_keeps_every_invariant() {
+    run_library_scenario("fleet_random_faults").await;
+}
+
+/// A small campaign with every fault probability, for the determinism checks.
+const SMALL_CAMPAIGN: &str = r#"
+name = "small_campaign"
+seed = 99
+mode = "light"
+
+[settings]
+orphan_grace = "20m"
+
+[workload]
+users = 10
+rounds = 3
+rows = 3
+
+[[fault_workload]]
+kind = "host_crash"
+probability = 0.2
+
+[[fault_workload]]
+kind = "hetzner_error"
+probability = 0.2
+
+[[fault_workload]]
+kind = "r2_error"
+probability = 0.1
+
+[[fault_workload]]
+kind = "backup_failure"
+probability = 0.2
+"#;
+
+async fn run_text(text: &str, seed: Option<u64>) -> sim::scenario::Outcome {
+    let scenario = Scenario::parse(text, "inline").unwrap();
+    let mut progress = |_: &str| {};
+    run_scenario(&scenario, &RunOptions { seed }, &mut progress)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_normalised_history_and_another_seed_another() {
+    let first = run_text(SMALL_CAMPAIGN, None).await;
+    let second = run_text(SMALL_CAMPAIGN, None).await;
+    assert!(first.passed(), "{:?}", first.failure());
+    assert!(
+        first
+            .history
+            .iter()
+            .any(|l| l.contains("\"kind\":\"fault\"")),
+        "the campaign fired no fault: the comparison would prove little"
+    );
+    if first.history != second.history {
+        let at = first
+            .history
+            .iter()
+            .zip(&second.history)
+            .position(|(a, b)| a != b)
+            .unwrap_or(first.history.len().min(second.history.len()));
+        panic!(
+            "histories differ at line {at} ({} vs {} lines):\n{}\n{}",
+            first.history.len(),
+            second.history.len(),
+            first.history.get(at).cloned().unwrap_or_default(),
+            second.history.get(at).cloned().unwrap_or_default()
+        );
+    }
+    let other = run_text(SMALL_CAMPAIGN, Some(100)).await;
+    assert_ne!(first.history, other.history, "--seed changes the run");
+}
+
+#[tokio::test]
+async fn normalised_histories_of_the_core_stories_match_their_snapshots() {
+    for name in ["host_crash", "recover_no_backup", "create_lost_response"] {
+        let history = run_library_scenario(name).await;
+        insta::assert_snapshot!(format!("history_{name}"), history.join("\n"));
+    }
+}

@@ -42,6 +42,10 @@ pub struct R2Fault {
     /// Only keys under `matrixos-sync/<user>/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// With `user`: only keys under `matrixos-sync/<user>/<path>` (e.g. `system/db/snapshots/`
+    /// hits the snapshots but not the `latest` pointer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// For `error` (default 500 `InternalError`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
@@ -73,6 +77,14 @@ impl R2Fault {
         self.when().validate()?;
         if let Some(u) = &self.user {
             check_user(u)?;
+        }
+        if let Some(p) = &self.path {
+            if self.user.is_none() {
+                return Err("path needs a user".into());
+            }
+            if p.contains("..") || p.starts_with('/') || p.len() > 200 {
+                return Err(format!("path {p:?} must be relative, without `..`"));
+            }
         }
         if let Some(s) = self.status {
             check_status_code(s)?;
@@ -120,7 +132,8 @@ impl R2Fault {
         };
         let mut rule = R2FaultRule::new(op, self.when().to_rule(), effect);
         if let Some(u) = &self.user {
-            rule = rule.with_prefix(format!("matrixos-sync/{u}/"));
+            let path = self.path.as_deref().unwrap_or_default();
+            rule = rule.with_prefix(format!("matrixos-sync/{u}/{path}"));
         }
         if self.first_attempt_only {
             rule = rule.first_attempt_only();
