@@ -167,3 +167,120 @@ async fn normalised_histories_of_the_core_stories_match_their_snapshots() {
         insta::assert_snapshot!(format!("history_{name}"), history.join("\n"));
     }
 }
+
+/// The second backup's `latest` write is acknowledged but lost: the host believes it backed up,
+/// the restore brings back the first snapshot. The invariant must say so.
+const LOST_POINTER_WRITE: &str = r#"
+name = "lost_pointer_write"
+seed = 3
+mode = "light"
+
+[[step]]
+action = "provision"
+user = "user_lost_ptr"
+
+[[step]]
+action = "wait_for"
+user = "user_lost_ptr"
+status = "running"
+within = "5m"
+
+[[step]]
+action = "workload"
+user = "user_lost_ptr"
+rows = 5
+
+[[step]]
+action = "advance"
+by = "1h"
+
+[[step]]
+action = "backup"
+user = "user_lost_ptr"
+
+[[step]]
+action = "workload"
+user = "user_lost_ptr"
+rows = 5
+
+[[step]]
+action = "fault"
+target = "r2"
+op = "put_object"
+effect = "lost_write"
+user = "user_lost_ptr"
+path = "system/db/latest"
+nth = 1
+
+[[step]]
+action = "advance"
+by = "1h"
+
+[[step]]
+action = "backup"
+user = "user_lost_ptr"
+
+[[step]]
+action = "crash"
+user = "user_lost_ptr"
+
+[[step]]
+action = "recover"
+user = "user_lost_ptr"
+
+[[step]]
+action = "wait_for"
+user = "user_lost_ptr"
+status = "running"
+within = "10m"
+"#;
+
+#[tokio::test]
+async fn a_restore_of_an_older_snapshot_than_the_last_acknowledged_backup_is_a_violation() {
+    let outcome = run_text(LOST_POINTER_WRITE, None).await;
+    assert!(outcome.step_error.is_none(), "{:?}", outcome.step_error);
+    let v = outcome
+        .violations
+        .iter()
+        .find(|v| v.invariant == sim::scenario::Invariant::RestoreMatchesBackup)
+        .unwrap_or_else(|| panic!("no restore violation: {:?}", outcome.violations));
+    assert!(
+        v.message.contains("latest successful backup"),
+        "{}",
+        v.message
+    );
+    assert!(!outcome.passed());
+}
+
+#[tokio::test]
+async fn a_row_stuck_past_the_transition_bound_is_a_violation() {
+    let text = r#"
+name = "tight_bound"
+mode = "light"
+
+[[step]]
+action = "provision"
+user = "user_slow"
+
+[[step]]
+action = "advance"
+by = "8m"
+
+[[step]]
+action = "wait_for"
+user = "user_slow"
+status = "running"
+
+[expect]
+transition_bound = "5m"
+"#;
+    let outcome = run_text(text, None).await;
+    assert!(
+        outcome
+            .violations
+            .iter()
+            .any(|v| v.invariant == sim::scenario::Invariant::TransitionsBounded),
+        "{:?}",
+        outcome.violations
+    );
+}

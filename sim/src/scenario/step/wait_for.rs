@@ -19,6 +19,8 @@ pub enum Condition {
     NoTransientRows,
     /// The user has no live row and no server at the provider (deleted and gone).
     UserGone,
+    /// No server at the provider carries the user's label (its row may still exist, e.g. failed).
+    UserHasNoServer,
     /// No transient rows, no orphan or doubled servers.
     Converged,
 }
@@ -67,8 +69,10 @@ impl WaitFor {
                     return Err("waiting for a status needs a user".into());
                 }
             }
-            (None, Some(Condition::UserGone)) if self.user.is_none() => {
-                return Err("condition user_gone needs a user".into());
+            (None, Some(Condition::UserGone | Condition::UserHasNoServer))
+                if self.user.is_none() =>
+            {
+                return Err("conditions user_gone and user_has_no_server need a user".into());
             }
             _ => {}
         }
@@ -111,9 +115,11 @@ impl WaitFor {
                 let n = run.transient_rows().await?;
                 Ok((n > 0).then(|| format!("{n} rows provisioning or recovering")))
             }
-            Some(Condition::UserGone) => {
+            Some(c @ (Condition::UserGone | Condition::UserHasNoServer)) => {
                 let user = self.user.as_deref().unwrap_or_default();
-                if let Some(r) = run.live_row(user).await? {
+                if c == Condition::UserGone
+                    && let Some(r) = run.live_row(user).await?
+                {
                     return Ok(Some(format!("{user} still has a live row ({})", r.status)));
                 }
                 let servers = run
