@@ -217,6 +217,14 @@ impl SimFleet {
     /// stream continuing where it was, served on the same address (hosts keep their URL). Whatever
     /// the old process left half-done is the reconciler's to settle.
     pub async fn restart_control_plane(&mut self) -> anyhow::Result<()> {
+        self.stop_control_plane().await;
+        self.start_control_plane().await
+    }
+
+    /// Stops the API server (graceful: in-flight requests finish) and closes its pool. Until
+    /// [`SimFleet::start_control_plane`], the platform address refuses connections and
+    /// [`SimFleet::reconcile`] must not be called.
+    pub async fn stop_control_plane(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -225,6 +233,19 @@ impl SimFleet {
             let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
         }
         self.app.db.close().await;
+    }
+
+    /// Whether the API server is serving (false between stop and start).
+    pub fn control_plane_running(&self) -> bool {
+        self.server_task.is_some()
+    }
+
+    /// Starts a new control plane on the platform address (see `restart_control_plane`). A no-op
+    /// when one is running.
+    pub async fn start_control_plane(&mut self) -> anyhow::Result<()> {
+        if self.server_task.is_some() {
+            return Ok(());
+        }
         let addr: std::net::SocketAddr = self
             .platform_url
             .trim_start_matches("http://")

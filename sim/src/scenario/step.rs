@@ -93,7 +93,7 @@ impl Step {
             Step::Advance(s) => s.validate(),
             Step::Reconcile(s) => s.validate(),
             Step::WaitFor(s) => s.validate(),
-            Step::RestartControlPlane(_) => Ok(()),
+            Step::RestartControlPlane(s) => s.validate(),
             Step::RestartDatabase(s) => s.validate(),
             Step::Fault(s) => s.validate(),
             Step::ClearFaults(s) => s.validate(),

@@ -1,5 +1,7 @@
 //! `restart_control_plane`: the API server and reconciler stop and a new control plane starts on
 //! the same address (same database, clock, id stream, providers), as a process restart would.
+//! With `down_for`, it stays down that long (in ticks of a minute, at most an hour) while ready
+//! hosts keep trying to register — their attempts end in `info` (connection refused).
 //! `restart_database`: the control plane's Postgres goes away (its connections cut, new ones
 //! refused) for `down_for` of simulated time, during which the API must answer a generic 503,
 //! and comes back; the API must answer again afterwards.
@@ -17,13 +19,36 @@ use crate::scenario::run::Run;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RestartControlPlane {}
+pub struct RestartControlPlane {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_for: Option<SimDuration>,
+}
 
 impl RestartControlPlane {
+    pub fn validate(&self) -> Result<(), String> {
+        match self.down_for {
+            Some(d) if d.0.is_zero() || d.0.as_secs() > 3600 => {
+                Err("down_for must be more than 0s and at most 1h".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub async fn apply(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
-        run.fleet.restart_control_plane().await?;
+        run.fleet.stop_control_plane().await;
         run.history
-            .record(Kind::Event, "control_plane", "restarted", json!(null));
+            .record(Kind::Event, "control_plane", "stopped", json!(null));
+        if let Some(down) = self.down_for {
+            let tick = Duration::from_secs(60).min(down.0);
+            let ticks = (down.0.as_secs() / tick.as_secs().max(1)).max(1);
+            for _ in 0..ticks {
+                run.fleet.advance(tick);
+                run.register_ready().await;
+            }
+        }
+        run.fleet.start_control_plane().await?;
+        run.history
+            .record(Kind::Event, "control_plane", "started", json!(null));
         Ok(())
     }
 }
