@@ -160,6 +160,26 @@ pub async fn check_end_state(run: &mut Run<'_>, logs: &str) -> anyhow::Result<Ve
             out.push(Violation::new(Invariant::NoOrphanServers, p));
         }
     }
+    // failed_backup_keeps_latest, end state: each user's `latest` in R2 names the last backup the
+    // host completed (a failed one never moved it; a successful one did).
+    let users: Vec<(String, Option<String>)> = run
+        .users
+        .iter()
+        .map(|(u, s)| (u.clone(), s.last_good_backup.clone()))
+        .collect();
+    for (user, last_good) in users {
+        if let Some(expected) = last_good {
+            let latest = run.latest_pointer(&user);
+            if latest.as_deref() != Some(expected.as_str()) {
+                out.push(Violation::new(
+                    Invariant::FailedBackupKeepsLatest,
+                    format!(
+                        "{user}: latest is {latest:?}, but the last successful backup wrote {expected}"
+                    ),
+                ));
+            }
+        }
+    }
     // transitions_bounded: from the event log, each entry into a transient status must be left
     // within the bound (or still be within it now).
     let bound = run

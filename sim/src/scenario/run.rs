@@ -657,7 +657,8 @@ pub async fn run_scenario(
         "start",
         json!({"scenario": scenario.name, "seed": seed}),
     );
-    let total = scenario.steps.len();
+    // The workload counts as one step of the table.
+    let total = scenario.steps.len() + usize::from(scenario.workload.is_some());
     let mut steps_run = 0;
     let mut step_error = None;
     for (i, step) in scenario.steps.iter().enumerate() {
@@ -687,10 +688,13 @@ pub async fn run_scenario(
             "  workload: {} users, {} rounds",
             workload.users, workload.rounds
         ));
-        if let Err(e) = workload.apply(&mut run, &scenario.fault_workloads).await {
-            let message = format!("workload: {e:#}");
-            run.progress(&format!("  FAILED {message}"));
-            step_error = Some(message);
+        match workload.apply(&mut run, &scenario.fault_workloads).await {
+            Ok(()) => steps_run += 1,
+            Err(e) => {
+                let message = format!("workload: {e:#}");
+                run.progress(&format!("  FAILED {message}"));
+                step_error = Some(message);
+            }
         }
     }
     if step_error.is_none() && scenario.expect.converge {

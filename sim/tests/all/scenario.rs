@@ -36,6 +36,11 @@ async fn scenario_host_crash_recovers_exactly_the_last_backup() {
 }
 
 #[tokio::test]
+async fn scenario_a_lost_disk_is_recovered_from_the_last_backup() {
+    run_library_scenario("host_disk_lost").await;
+}
+
+#[tokio::test]
 async fn scenario_recover_without_backup_is_refused_then_allowed_empty() {
     run_library_scenario("recover_no_backup").await;
 }

@@ -77,7 +77,7 @@ fn values_are_validated_with_the_step_named() {
 fn every_library_scenario_parses_and_round_trips() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let files = sim::scenario::cli::scenario_files(&dir).unwrap();
-    assert!(files.len() >= 12, "{files:?}");
+    assert!(files.len() >= 13, "{files:?}");
     for file in files {
         let s = Scenario::load(&file).unwrap();
         assert_eq!(
