@@ -76,6 +76,11 @@ async fn scenario_a_control_plane_restart_mid_recovery_finishes_the_recovery() {
 }
 
 #[tokio::test]
+async fn scenario_a_control_plane_killed_mid_create_is_settled_by_the_next_process() {
+    run_library_scenario("provision_control_plane_crash").await;
+}
+
+#[tokio::test]
 async fn scenario_concurrent_recovers_start_exactly_one_recovery() {
     run_library_scenario("recover_concurrent").await;
 }

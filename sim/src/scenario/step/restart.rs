@@ -22,7 +22,15 @@ use crate::scenario::run::Run;
 pub struct RestartControlPlane {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub down_for: Option<SimDuration>,
+    /// Start a reconciler pass and kill the process while it runs (after 500 ms of wall time,
+    /// e.g. while a slowed provider call is in flight): the pass is dropped mid-call, its claims
+    /// stay until they expire, and the new process must settle what it left.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub during_reconcile: bool,
 }
+
+/// How long the doomed pass runs before the process dies (wall time).
+const KILL_AFTER: Duration = Duration::from_millis(500);
 
 impl RestartControlPlane {
     pub fn validate(&self) -> Result<(), String> {
@@ -35,6 +43,21 @@ impl RestartControlPlane {
     }
 
     pub async fn apply(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
+        if self.during_reconcile {
+            let reconciler = run.fleet.reconciler.clone();
+            let pass = tokio::spawn(async move { reconciler.run_pass().await });
+            tokio::time::sleep(KILL_AFTER).await;
+            let finished = pass.is_finished();
+            pass.abort();
+            let _ = pass.await;
+            run.history.record(
+                Kind::Fault,
+                "control_plane",
+                "killed_mid_pass",
+                json!({"pass_had_finished": finished}),
+            );
+            run.drain_fakes_sorted();
+        }
         run.fleet.stop_control_plane().await;
         run.history
             .record(Kind::Event, "control_plane", "stopped", json!(null));
