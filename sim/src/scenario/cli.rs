@@ -109,6 +109,10 @@ pub async fn run(args: &RunArgs, out: &mut (dyn Write + Send)) -> anyhow::Result
         let outcome =
             run_scenario(scenario, &RunOptions { seed: args.seed }, &mut progress).await?;
         let path = history::write(&args.history, &scenario.name, &outcome.history)?;
+        std::fs::write(
+            args.history.join(format!("{}.log", scenario.name)),
+            &outcome.logs,
+        )?;
         let replay = replay_command(file, &outcome, &args.history);
         if outcome.passed() {
             writeln!(

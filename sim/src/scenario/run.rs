@@ -53,6 +53,8 @@ pub struct Outcome {
     pub duration: Duration,
     /// The normalised history, one JSON object per line.
     pub history: Vec<String>,
+    /// The log lines captured during the run (what `no_secrets` read), normalised.
+    pub logs: String,
 }
 
 impl Outcome {
@@ -708,8 +710,9 @@ pub async fn run_scenario(
             Err(e) => step_error = Some(format!("converge: {e:#}")),
         }
     }
+    let logs = capture.text();
     let mut violations = std::mem::take(&mut run.violations);
-    violations.extend(invariant::check_end_state(&mut run, &capture.text()).await?);
+    violations.extend(invariant::check_end_state(&mut run, &logs).await?);
     violations.retain(|v| scenario.expect.invariants.contains(&v.invariant));
     for v in &violations {
         run.history.record(
@@ -735,6 +738,7 @@ pub async fn run_scenario(
         violations,
         duration: started.elapsed(),
         history,
+        logs: super::history::normalise(&logs),
     })
 }
 

@@ -107,6 +107,9 @@ fn a_passing_run_exits_zero_and_writes_junit_and_history() {
             .any(|l| l["what"] == "POST /v1/servers" && l["process"] == "hetzner")
     );
     assert_eq!(lines.last().unwrap()["detail"]["passed"], true);
+    // The captured logs include the control plane's own lines (what no_secrets reads).
+    let logs = std::fs::read_to_string(dir.path().join("hist/cli_passing.log")).unwrap();
+    assert!(logs.contains("control_plane"), "{logs}");
 }
 
 #[test]
