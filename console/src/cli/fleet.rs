@@ -34,6 +34,7 @@ pub async fn run(client: &PlatformClient, args: &FleetArgs, io: &mut Io<'_>) -> 
         io.out(table(&s::FLEET_HEADERS, &rows(&fleet.machines)).trim_end());
         io.out(&s::fleet_footer(
             fleet.machines.len(),
+            fleet.summary.total,
             &summary(&fleet.summary),
         ));
     }
@@ -73,8 +74,8 @@ pub fn rows(machines: &[MachineStatusResponse]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// `24 machines: 20 running, 2 failed, 2 recovering; heartbeat: 2 unreachable; backup: 1 critical`
-/// (zero counts and healthy classes left out).
+/// `20 running, 2 failed, 2 recovering; heartbeat: 2 unreachable; backup: 1 critical` for the
+/// whole live fleet (zero counts and healthy classes left out).
 pub fn summary(summary: &FleetSummaryView) -> String {
     let count = |map: &std::collections::BTreeMap<String, i64>, key: &str| {
         map.get(key).copied().unwrap_or(0)
@@ -105,15 +106,15 @@ pub fn summary(summary: &FleetSummaryView) -> String {
             .map(|b| (count(&summary.by_backup, b.as_str()), b.as_str()))
             .collect(),
     );
-    let mut text = format!("{} machines", summary.total);
+    let mut parts = Vec::new();
     if !statuses.is_empty() {
-        text.push_str(&format!(": {statuses}"));
+        parts.push(statuses);
     }
     if !heartbeats.is_empty() {
-        text.push_str(&format!("; heartbeat: {heartbeats}"));
+        parts.push(format!("heartbeat: {heartbeats}"));
     }
     if !backups.is_empty() {
-        text.push_str(&format!("; backup: {backups}"));
+        parts.push(format!("backup: {backups}"));
     }
-    text
+    parts.join("; ")
 }

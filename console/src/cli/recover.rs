@@ -122,7 +122,11 @@ pub fn backup_assessment(b: &BackupView) -> Vec<String> {
         ));
     }
     if let Some(problem) = &b.problem {
-        lines.push(s::warn_backup_problem(problem));
+        lines.push(if problem == "missing_pointer" {
+            s::warn_backup_absent(problem)
+        } else {
+            s::warn_backup_problem(problem)
+        });
         return lines;
     }
     match (b.freshness, &b.key) {
@@ -189,7 +193,11 @@ mod tests {
             ),
             (
                 view(BackupFreshness::Critical, None, Some("missing_pointer")),
-                "BROKEN (missing_pointer)",
+                "NO BACKUP IN R2 (missing_pointer)",
+            ),
+            (
+                view(BackupFreshness::Critical, Some("k"), Some("empty_object")),
+                "BROKEN (empty_object)",
             ),
             (
                 view(BackupFreshness::Critical, None, None),

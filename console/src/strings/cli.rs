@@ -177,6 +177,12 @@ pub fn backup_line(freshness: &str, key: &str, age: &str) -> String {
 pub const WARN_BACKUP_MISSING: &str = "WARNING: NO USABLE BACKUP. The platform will refuse this \
                                        recovery unless --allow-empty is given, and then the user's \
                                        data is NOT restored.";
+pub fn warn_backup_absent(problem: &str) -> String {
+    format!(
+        "WARNING: THERE IS NO BACKUP IN R2 ({problem}). The platform will refuse this recovery \
+         unless --allow-empty is given, and then the replacement starts with an EMPTY database."
+    )
+}
 pub fn warn_backup_problem(problem: &str) -> String {
     format!(
         "WARNING: THE BACKUP IS BROKEN ({problem}). The platform will refuse this recovery \
@@ -239,8 +245,12 @@ pub const FLEET_HEADERS: [&str; 11] = [
     "PENDING",
     "MACHINE",
 ];
-pub fn fleet_footer(shown: usize, summary: &str) -> String {
-    format!("{shown} shown; fleet: {summary}")
+pub fn fleet_footer(shown: usize, total: i64, summary: &str) -> String {
+    if summary.is_empty() {
+        format!("{shown} of {total} machines shown")
+    } else {
+        format!("{shown} of {total} machines shown ({summary})")
+    }
 }
 pub const EVENTS_HEADERS: [&str; 6] = ["AT", "KIND", "CHANGE", "ACTOR", "REASON", "RELATED"];
 pub const NO_EVENTS: &str = "no events";
