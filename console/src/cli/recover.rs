@@ -3,7 +3,7 @@
 //! Flow: find the user's live machine in the fleet (404 → exit 4), show it and the backup the
 //! replacement will restore from, with a loud warning when that backup is stale, critical, broken,
 //! missing or not verified yet; refuse at once if a recovery is already in flight; then confirm
-//! (`--yes`, or `y` on a terminal, plus typing the handle when `--allow-empty`; with no terminal and
+//! (`--yes`, or `y` on a terminal, plus typing `empty` when `--allow-empty`; with no terminal and
 //! no `--yes`, exit 6 without calling anything); then `POST /vps/recover` and print the old and new
 //! machine ids on stdout.
 //!
@@ -77,7 +77,7 @@ pub async fn run(
         }
         if args.allow_empty {
             let typed = io.prompt.ask(&s::ask_recover_empty(handle));
-            if typed.as_deref().map(str::trim) != Some(handle) {
+            if typed.as_deref().map(str::trim) != Some(s::EMPTY_CONFIRM_WORD) {
                 io.err(s::DECLINED);
                 return Exit::NotConfirmed;
             }

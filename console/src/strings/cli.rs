@@ -158,9 +158,12 @@ pub const DECLINED: &str = "not confirmed: nothing was done";
 pub fn ask_recover(handle: &str, user: &str, slot: &str) -> String {
     format!("Recover {handle} (user {user}, slot {slot}) onto a new server? [y/N] ")
 }
+/// What the operator types to accept a recovery that may start empty (the same word as in the
+/// interactive console).
+pub const EMPTY_CONFIRM_WORD: &str = "empty";
 pub fn ask_recover_empty(handle: &str) -> String {
     format!(
-        "The replacement may start with an EMPTY database. Type the handle ({handle}) to accept: "
+        "{handle}'s replacement may start with an EMPTY database. Type \"{EMPTY_CONFIRM_WORD}\" to accept: "
     )
 }
 pub fn ask_delete(handle: &str) -> String {

@@ -175,13 +175,13 @@ async fn recover_allow_empty_on_a_terminal_asks_a_second_question() {
         &story,
         &recover_args("user_charlie", true),
         false,
-        Scripted::answering(&["y", "yes"]),
+        Scripted::answering(&["y", "charlie"]),
     )
     .await;
     assert_eq!(o.exit, Exit::NotConfirmed, "{}", o.err);
     assert_eq!(o.asked.len(), 2, "{:?}", o.asked);
     assert!(
-        o.asked[1].contains("EMPTY") && o.asked[1].contains("(charlie)"),
+        o.asked[1].contains("EMPTY") && o.asked[1].contains("\"empty\""),
         "{:?}",
         o.asked
     );
@@ -191,7 +191,7 @@ async fn recover_allow_empty_on_a_terminal_asks_a_second_question() {
         &story,
         &recover_args("user_charlie", true),
         false,
-        Scripted::answering(&["y", "charlie"]),
+        Scripted::answering(&["y", "empty"]),
     )
     .await;
     assert_eq!(o.exit, Exit::Ok, "{}", o.err);
