@@ -10,12 +10,12 @@ pub const REFRESHED: &str = "refreshed";
 pub const AGO: &str = "ago";
 pub const MACHINES: &str = "machines";
 pub const READ_ONLY_BADGE: &str = "READ-ONLY";
-pub const BANNER_DATA_FROM: &str = "showing data from";
+pub const BANNER_DATA_FROM: &str = "data from";
 pub const BANNER_NO_DATA: &str = "no data yet";
 pub const BANNER_ATTEMPT: &str = "attempt";
 pub const BANNER_RETRY_IN: &str = "retry in";
-pub const PULSE_LATE_HB: &str = "late heartbeats";
-pub const PULSE_STALE_BACKUPS: &str = "stale backups";
+pub const PULSE_LATE_HB: &str = "late";
+pub const PULSE_STALE_BACKUPS: &str = "stale";
 pub const PULSE_HB_AGES: &str = "heartbeat";
 pub const PULSE_BACKUP_AGES: &str = "backup";
 pub const PULSE_NEVER: &str = "never";
@@ -41,7 +41,7 @@ pub const SORT_DESC: &str = "▼";
 pub const CELL_NONE: &str = "—";
 pub const CELL_NEVER: &str = "never";
 pub const CELL_NO_BACKUP: &str = "none";
-pub const MARK_LATE: &str = "! late";
+pub const MARK_LATE: &str = "!";
 pub const MARK_UNREACHABLE: &str = "✗";
 pub const MARK_AGING: &str = "~";
 pub const MARK_STALE: &str = "!";
@@ -59,8 +59,8 @@ pub const STATUS_FILTER: &str = "filter:";
 pub const STATUS_NO_FILTER: &str = "none";
 pub const STATUS_FAULTS_ONLY: &str = "[faults only]";
 pub const STATUS_SORT: &str = "sort:";
-pub const STATUS_OF: &str = "of";
-pub const STATUS_SHOWN: &str = "shown";
+pub const STATUS_ROW: &str = "row";
+pub const STATUS_FILTERED_FROM: &str = "filtered from";
 pub const FILTER_PROMPT: &str = "/";
 pub const FILTER_REFUSED: &str = "filter not applied:";
 pub const HINT_HELP: &str = "help";
@@ -115,7 +115,7 @@ pub const DIALOG_KEY: &str = "key  ";
 pub const DIALOG_TAKEN: &str = "taken";
 pub const DIALOG_PROBLEM: &str = "backup problem:";
 pub const DIALOG_RECOVER_EXPLAIN: &str =
-    "A replacement server is built; traffic stays on the old one until it registers.";
+    "Builds a replacement; traffic stays on the old server until it registers.";
 pub const DIALOG_DELETE_EXPLAIN: &str =
     "Deletes the server(s) at the provider. R2 backups are kept.";
 pub const DIALOG_TYPE_HANDLE: &str = "Type the handle to confirm";
@@ -267,9 +267,12 @@ pub const HELP_MARKS: &[(&str, &str)] = &[
         "✓ ✗ ↻ ◌ ·",
         "running, failed, recovering, provisioning, deleted",
     ),
-    ("12m ! late   47m ✗", "heartbeat late / unreachable"),
-    ("1h30m ~   3h ! ", "backup aging / stale"),
-    ("7h ✗   none ✗", "backup critical / missing"),
+    (
+        "heartbeat 12m !   47m ✗",
+        "heartbeat late / unreachable; never ✗: never heard from",
+    ),
+    ("backup 1h30m ~   3h !", "backup aging / stale"),
+    ("backup 7h ✗   none ✗", "backup critical / missing"),
     ("recovering…", "an action this console sent is in flight"),
     ("▶", "the selected row"),
 ];

@@ -271,7 +271,7 @@ pub fn large(n: usize) -> FleetResponse {
             let backup = (x % 30_000) as i64;
             let mut m = Spec {
                 status,
-                hb_age: (x % 97 != 0).then_some(hb),
+                hb_age: (!x.is_multiple_of(97)).then_some(hb),
                 health: if hb > 900 {
                     H::Unreachable
                 } else if hb > 600 {
@@ -279,7 +279,7 @@ pub fn large(n: usize) -> FleetResponse {
                 } else {
                     H::Ok
                 },
-                backup_age: (x % 89 != 0).then_some(backup),
+                backup_age: (!x.is_multiple_of(89)).then_some(backup),
                 freshness: if backup > 21_600 {
                     B::Critical
                 } else if backup > 7200 {

@@ -95,13 +95,9 @@ impl Key {
         if ev.kind == KeyEventKind::Release {
             return None;
         }
-        let code = match ev.code {
-            // Terminals report Shift+Tab as BackTab; letters already carry their case.
-            KeyCode::BackTab => KeyCode::BackTab,
-            other => other,
-        };
+        // Shift is already in the character (`S`, `?`); Shift+Tab arrives as BackTab.
         Some(Self {
-            code,
+            code: ev.code,
             ctrl: ev.modifiers.contains(KeyModifiers::CONTROL),
         })
     }

@@ -364,7 +364,7 @@ pub async fn load_inspect(
         let _ = tx.send(Msg::Inspect { machine_id, part }).await;
     };
     tokio::join!(
-        async { send(InspectPart::Status(client.status(&id).await)).await },
+        async { send(InspectPart::Status(client.status(&id).await.map(Box::new))).await },
         async {
             send(InspectPart::Events(
                 client.events(&id, crate::tui::state::INSPECT_EVENTS).await,

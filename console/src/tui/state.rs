@@ -73,7 +73,7 @@ pub enum Msg {
 
 #[derive(Debug)]
 pub enum InspectPart {
-    Status(Result<MachineStatusResponse, ClientError>),
+    Status(Result<Box<MachineStatusResponse>, ClientError>),
     Events(Result<EventsResponse, ClientError>),
     Route(Result<RouteResponse, ClientError>),
 }
@@ -645,7 +645,7 @@ fn on_inspect_part(state: &mut State, machine_id: MachineId, part: InspectPart) 
     }
     match part {
         InspectPart::Status(Ok(m)) => {
-            view.status = Loadable::Loaded(m);
+            view.status = Loadable::Loaded(*m);
             view.status_error = None;
         }
         InspectPart::Status(Err(e)) => {

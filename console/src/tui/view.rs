@@ -69,21 +69,15 @@ fn render_status_line(frame: &mut Frame, area: Rect, state: &State, theme: &Them
         }
     )));
     let total = state.rows().len();
+    let shown = state.view.len();
+    let position = if shown == 0 { 0 } else { state.cursor + 1 };
     spans.push(Span::styled(
-        format!(
-            "  {} {} {total}",
-            if state.view.is_empty() {
-                0
-            } else {
-                state.cursor + 1
-            },
-            s::STATUS_OF
-        ),
+        format!("  {} {position}/{shown}", s::STATUS_ROW),
         theme.dim(),
     ));
-    if state.view.len() != total {
+    if shown != total {
         spans.push(Span::styled(
-            format!(" ({} {})", state.view.len(), s::STATUS_SHOWN),
+            format!(" ({} {total})", s::STATUS_FILTERED_FROM),
             theme.dim(),
         ));
     }

@@ -40,9 +40,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant, theme:
             };
             Line::from(vec![Span::styled(
                 format!(
-                    "▲ {word} · {error} · {shown} · {} {attempt} · {} {retry} ",
+                    "▲ {word} · {shown} · {} {retry} ({} {attempt}) · {error} ",
+                    s::BANNER_RETRY_IN,
                     s::BANNER_ATTEMPT,
-                    s::BANNER_RETRY_IN
                 ),
                 theme.alarm(),
             )])
@@ -75,58 +75,44 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant, theme:
         ));
     }
 
-    // Line 2: counts per status, then the two health counts.
+    // Line 2: counts per status, most alarming first.
     let mut counts = Vec::new();
-    for (i, st) in MachineStatus::ALL.iter().enumerate() {
-        if *st == MachineStatus::Deleted && p.by_status[i] == 0 {
+    for st in [
+        MachineStatus::Running,
+        MachineStatus::Failed,
+        MachineStatus::Recovering,
+        MachineStatus::Provisioning,
+        MachineStatus::Deleted,
+    ] {
+        let n = p.by_status[MachineStatus::ALL
+            .iter()
+            .position(|x| *x == st)
+            .unwrap_or(0)];
+        if st == MachineStatus::Deleted && n == 0 {
             continue;
         }
         if !counts.is_empty() {
             counts.push(Span::raw("  "));
         }
-        let style = if p.by_status[i] > 0 {
-            theme.status(*st)
-        } else {
-            theme.dim()
-        };
-        counts.push(Span::styled(
-            format!("{} {}", status_label(*st), p.by_status[i]),
-            style,
-        ));
+        let style = if n > 0 { theme.status(st) } else { theme.dim() };
+        counts.push(Span::styled(format!("{} {n}", status_label(st)), style));
     }
-    counts.push(Span::raw("  │ "));
-    counts.push(Span::styled(
-        format!("{} {}", s::PULSE_LATE_HB, p.late_heartbeats),
-        if p.late_heartbeats > 0 {
-            theme.warn()
-        } else {
-            theme.dim()
-        },
-    ));
-    counts.push(Span::raw("  "));
-    counts.push(Span::styled(
-        format!("{} {}", s::PULSE_STALE_BACKUPS, p.stale_backups),
-        if p.stale_backups > 0 {
-            theme.warn()
-        } else {
-            theme.dim()
-        },
-    ));
 
+    // Lines 3 and 4: the alarming counts first, then the age histogram.
     let hb = histogram(
         s::PULSE_HB_AGES,
+        (s::PULSE_LATE_HB, p.late_heartbeats),
+        (s::PULSE_NEVER, p.hb_never),
         &p.hb_ages,
         s::HB_BUCKET_LABELS,
-        s::PULSE_NEVER,
-        p.hb_never,
         theme,
     );
     let backup = histogram(
         s::PULSE_BACKUP_AGES,
+        (s::PULSE_STALE_BACKUPS, p.stale_backups),
+        (s::PULSE_NONE, p.backup_none),
         &p.backup_ages,
         s::BACKUP_BUCKET_LABELS,
-        s::PULSE_NONE,
-        p.backup_none,
         theme,
     );
     frame.render_widget(
@@ -137,17 +123,18 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant, theme:
 
 const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-/// One bar per bucket, height on a log scale (one bucket usually dwarfs the others), with the
-/// bucket bounds and counts written out so the picture is never the only signal.
+/// The two counts that need attention, then one bar per age bucket (height on a log scale, since
+/// one bucket usually dwarfs the others) with the bucket bounds and counts written out, so the
+/// picture is never the only signal.
 fn histogram<'a>(
     title: &'a str,
+    (bad_label, bad): (&'a str, usize),
+    (missing_label, missing): (&'a str, usize),
     counts: &[usize],
     labels: &[&'a str],
-    missing_label: &'a str,
-    missing: usize,
     theme: &Theme,
 ) -> Line<'a> {
-    let max = counts.iter().copied().max().unwrap_or(0).max(missing);
+    let max = counts.iter().copied().max().unwrap_or(0);
     let bar = |c: usize| -> char {
         if c == 0 || max == 0 {
             ' '
@@ -157,22 +144,18 @@ fn histogram<'a>(
         }
     };
     let spark: String = counts.iter().map(|&c| bar(c)).collect();
+    let alarm = |n: usize| if n > 0 { theme.warn() } else { theme.dim() };
     let mut spans = vec![
-        Span::styled(format!("{title:<11}"), theme.dim()),
+        Span::styled(format!("{title:<10}"), theme.title()),
+        Span::styled(format!("{bad_label} "), theme.dim()),
+        Span::styled(format!("{bad:<3}"), alarm(bad)),
+        Span::styled(format!("{missing_label} "), theme.dim()),
+        Span::styled(format!("{missing:<3}"), alarm(missing)),
         Span::styled(format!("▕{spark}▏"), theme.accent()),
     ];
     for (label, c) in labels.iter().zip(counts) {
         spans.push(Span::styled(format!(" {label}:"), theme.dim()));
         spans.push(Span::raw(c.to_string()));
     }
-    spans.push(Span::styled(format!(" {missing_label}:"), theme.dim()));
-    spans.push(Span::styled(
-        missing.to_string(),
-        if missing > 0 {
-            theme.warn()
-        } else {
-            theme.dim()
-        },
-    ));
     Line::from(spans)
 }

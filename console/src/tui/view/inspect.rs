@@ -71,12 +71,12 @@ fn section<'a>(title: &'a str, theme: &Theme) -> Line<'a> {
 }
 
 fn field<'a>(name: &'a str, value: String) -> Line<'a> {
-    Line::from(vec![Span::raw(format!("  {name:<18}")), Span::raw(value)])
+    Line::from(vec![Span::raw(format!("  {name:<19} ")), Span::raw(value)])
 }
 
 fn styled_field<'a>(name: &'a str, value: String, style: ratatui::style::Style) -> Line<'a> {
     Line::from(vec![
-        Span::raw(format!("  {name:<18}")),
+        Span::raw(format!("  {name:<19} ")),
         Span::styled(value, style),
     ])
 }

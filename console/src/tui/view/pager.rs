@@ -6,7 +6,7 @@ use std::time::Instant;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph};
+use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::theme::Theme;
 use crate::strings::tui as s;
@@ -32,6 +32,7 @@ pub fn render(
     frame.render_widget(
         Paragraph::new(lines)
             .block(Block::bordered().title(format!(" {title} ")))
+            .wrap(Wrap { trim: false })
             .scroll((pager.scroll.min(max_scroll), 0)),
         area,
     );

@@ -1,0 +1,105 @@
+//! The filter language and faults-only on the fixture fleet.
+
+use matrix_console::tui::filter::Filter;
+
+use crate::support::{Clock, press, small};
+
+fn handles(filter: &str, faults_only: bool) -> Vec<String> {
+    let clock = Clock::new();
+    let mut state = small(clock);
+    state.filter = Filter::parse(filter).unwrap();
+    state.faults_only = faults_only;
+    state.recompute_view(clock.at(0));
+    state
+        .view
+        .iter()
+        .map(|&i| {
+            let m = &state.rows()[i as usize].machine;
+            format!("{}/{}", m.handle, m.runtime_slot)
+        })
+        .collect()
+}
+
+#[test]
+fn older_than_matches_machines_never_heard_from_and_younger_than_does_not() {
+    assert_eq!(
+        handles("hb>40m", false),
+        [
+            "carol/primary",
+            "dave/primary",
+            "erin/primary",
+            "grace/primary",
+            "mallory/primary"
+        ]
+    );
+    assert_eq!(handles("hb<10s", false), ["heidi/primary"]);
+    assert_eq!(
+        handles("backup>6h", false),
+        [
+            "erin/primary",
+            "grace/primary",
+            "heidi/primary",
+            "mallory/primary"
+        ]
+    );
+}
+
+#[test]
+fn ages_move_with_the_clock() {
+    let clock = Clock::new();
+    let mut state = small(clock);
+    press(&mut state, "/hb<1m<Enter>", clock.at(0));
+    assert_eq!(state.view.len(), 4, "heidi 3s, alice, ivan, judy 42s");
+    // 30 s later only heidi is younger than a minute; a tick re-applies the filter.
+    state.recompute_view(clock.at(30));
+    assert_eq!(state.view.len(), 1);
+}
+
+#[test]
+fn terms_are_and_ed_and_any_term_can_be_negated() {
+    assert_eq!(handles("alice !slot:primary", false), ["alice/staging"]);
+    assert_eq!(
+        handles("status:failed,recovering", false),
+        ["dave/primary", "erin/primary", "frank/primary"]
+    );
+    assert_eq!(
+        handles("!status:running !status:failed", false),
+        ["frank/primary", "grace/primary"]
+    );
+    assert_eq!(
+        handles("hb:late,unreachable", false),
+        ["bob/primary", "carol/primary", "mallory/primary"]
+    );
+    assert_eq!(
+        handles("backup:critical", false),
+        ["erin/primary", "heidi/primary"]
+    );
+}
+
+#[test]
+fn free_text_searches_handle_user_machine_id_and_ip() {
+    assert_eq!(handles("9.9.9", false), ["ivan/primary"]);
+    assert_eq!(handles("USER_JUDY", false), ["judy/primary"]);
+    assert_eq!(handles("-00000000000c", false), ["mallory/primary"]);
+}
+
+#[test]
+fn faults_only_is_failed_recovering_late_or_stale() {
+    assert_eq!(
+        handles("", true),
+        [
+            "bob/primary",
+            "carol/primary",
+            "dave/primary",
+            "erin/primary",
+            "frank/primary",
+            "heidi/primary",
+            "mallory/primary",
+        ]
+    );
+    // Faults-only combines with the filter.
+    assert_eq!(
+        handles("status:failed", true),
+        ["dave/primary", "erin/primary"]
+    );
+}
