@@ -155,9 +155,7 @@ async fn dispatch(invocation: Invocation, log_file: Option<std::path::PathBuf>) 
             limit,
         } => events::run(&client, machine, *json, *limit, &mut io).await,
         Command::Recover(a) => recover::run(&client, a, invocation.read_only, &mut io).await,
-        Command::Delete { machine, yes } => {
-            delete::run(&client, machine, *yes, invocation.read_only, &mut io).await
-        }
+        Command::Delete(a) => delete::run(&client, a, invocation.read_only, &mut io).await,
         Command::Help | Command::Version | Command::Demo(_) => Exit::Ok,
     }
 }

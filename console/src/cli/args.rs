@@ -87,10 +87,7 @@ pub enum Command {
         limit: u32,
     },
     Recover(RecoverArgs),
-    Delete {
-        machine: MachineRef,
-        yes: bool,
-    },
+    Delete(DeleteArgs),
     Demo(DemoArgs),
 }
 
@@ -108,6 +105,16 @@ pub struct RecoverArgs {
     pub slot: RuntimeSlot,
     pub allow_empty: bool,
     pub yes: bool,
+    /// Print the platform's answer as JSON instead of sentences.
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteArgs {
+    pub machine: MachineRef,
+    pub yes: bool,
+    /// Print the platform's answer as JSON instead of a sentence.
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +179,10 @@ const SWITCHES: &[(&str, Option<&[&str]>)] = &[
     ("-h", None),
     ("--version", None),
     ("-V", None),
-    ("--json", Some(&["fleet", "status", "events"])),
+    (
+        "--json",
+        Some(&["fleet", "status", "events", "recover", "delete"]),
+    ),
     ("--faults", Some(&["fleet"])),
     ("--allow-empty", Some(&["recover"])),
     ("--yes", Some(&["recover", "delete"])),
@@ -339,11 +349,13 @@ pub fn parse(args: &[std::ffi::OsString], env: &Env) -> Result<Invocation, Usage
             },
             allow_empty: switch("--allow-empty"),
             yes,
+            json,
         }),
-        Some("delete") => Command::Delete {
+        Some("delete") => Command::Delete(DeleteArgs {
             machine: MachineRef::parse(one("delete", "MACHINE")?)?,
             yes,
-        },
+            json,
+        }),
         Some("demo") => {
             none("demo")?;
             if value("--platform-url").is_some() || value("--token").is_some() {
@@ -368,7 +380,7 @@ pub fn parse(args: &[std::ffi::OsString], env: &Env) -> Result<Invocation, Usage
         Some(_) => unreachable!("checked against SUBCOMMANDS above"),
     };
 
-    if read_only && matches!(command, Command::Recover(_) | Command::Delete { .. }) {
+    if read_only && matches!(command, Command::Recover(_) | Command::Delete(_)) {
         return Err(UsageError::new(s::READ_ONLY));
     }
 
@@ -587,11 +599,14 @@ mod tests {
         };
         assert!(json);
         assert_eq!(machine, MachineRef::Id(MachineId::parse(id).unwrap()));
-        let Command::Delete { machine, yes } = parse_ok(&["delete", "alpha"]).command else {
+        let Command::Delete(d) = parse_ok(&["delete", "alpha", "--json"]).command else {
             panic!("delete")
         };
-        assert!(!yes);
-        assert_eq!(machine, MachineRef::Handle(Handle::parse("alpha").unwrap()));
+        assert!(!d.yes && d.json);
+        assert_eq!(
+            d.machine,
+            MachineRef::Handle(Handle::parse("alpha").unwrap())
+        );
         let e = parse_err(&["events", "Not/A/Handle"], &env_full());
         assert!(e.contains("MACHINE"), "{e}");
     }

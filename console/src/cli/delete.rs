@@ -6,15 +6,14 @@
 
 use control_plane::status::MachineStatus;
 
-use super::args::MachineRef;
+use super::args::DeleteArgs;
 use super::{Exit, Io, lookup, report};
 use crate::client::PlatformClient;
 use crate::strings::cli as s;
 
 pub async fn run(
     client: &PlatformClient,
-    machine: &MachineRef,
-    yes: bool,
+    args: &DeleteArgs,
     read_only: bool,
     io: &mut Io<'_>,
 ) -> Exit {
@@ -23,7 +22,7 @@ pub async fn run(
         io.err(&s::error_line(s::READ_ONLY));
         return Exit::Usage;
     }
-    let m = match lookup(client, machine, io).await {
+    let m = match lookup(client, &args.machine, io).await {
         Ok(m) => m,
         Err(exit) => return exit,
     };
@@ -41,7 +40,7 @@ pub async fn run(
         m.status.as_str(),
     ));
     io.err(s::DELETE_NOTE);
-    if !yes {
+    if !args.yes {
         if !io.prompt.is_interactive() {
             io.err(&s::error_line(s::CONFIRM_NEEDS_TTY));
             return Exit::NotConfirmed;
@@ -55,11 +54,18 @@ pub async fn run(
     tracing::info!(machine_id = %id, handle, "operator delete");
     match client.delete(&id).await {
         Ok(r) => {
-            io.out(&s::deleted(
-                handle,
-                &r.machine_id.to_string(),
-                r.status.as_str(),
-            ));
+            if args.json {
+                match serde_json::to_string_pretty(&r) {
+                    Ok(text) => io.out(&text),
+                    Err(_) => return Exit::Failed,
+                }
+            } else {
+                io.out(&s::deleted(
+                    handle,
+                    &r.machine_id.to_string(),
+                    r.status.as_str(),
+                ));
+            }
             io.err(s::DELETED_NOTE);
             Exit::Ok
         }

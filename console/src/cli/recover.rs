@@ -94,9 +94,16 @@ pub async fn run(
         .await
     {
         Ok(r) => {
-            io.out(&s::recover_started(handle, r.eta_seconds));
-            io.out(&s::old_machine(&r.old_machine_id.to_string()));
-            io.out(&s::new_machine(&r.machine_id.to_string()));
+            if args.json {
+                match serde_json::to_string_pretty(&r) {
+                    Ok(text) => io.out(&text),
+                    Err(_) => return Exit::Failed,
+                }
+            } else {
+                io.out(&s::recover_started(handle, r.eta_seconds));
+                io.out(&s::old_machine(&r.old_machine_id.to_string()));
+                io.out(&s::new_machine(&r.machine_id.to_string()));
+            }
             io.err(&s::follow_with(&r.machine_id.to_string()));
             Exit::Ok
         }

@@ -20,8 +20,8 @@ USAGE
   matrix-console [OPTIONS] fleet   [--json] [--status S[,S...]] [--faults]
   matrix-console [OPTIONS] status  MACHINE [--json]
   matrix-console [OPTIONS] events  MACHINE [--json] [--limit N]
-  matrix-console [OPTIONS] recover USER [--slot SLOT] [--allow-empty] [--yes]
-  matrix-console [OPTIONS] delete  MACHINE [--yes]
+  matrix-console [OPTIONS] recover USER [--slot SLOT] [--allow-empty] [--yes] [--json]
+  matrix-console [OPTIONS] delete  MACHINE [--yes] [--json]
   matrix-console [--read-only] [--log-file PATH] demo [--hosts N] [--seed N]
 
 OPTIONS
@@ -45,7 +45,8 @@ SUBCOMMANDS
             shows the backup first and asks for confirmation unless --yes;
             --allow-empty skips the platform's backup check: without --yes it asks
             a second question, and with --yes it is the acknowledgement
-  delete    delete a machine (R2 data is kept); without --yes type the handle
+  delete    delete a machine (R2 data is kept); without --yes type the handle;
+            recover --json and delete --json print the platform's answer as JSON
   demo      a simulated fleet on this machine with the console attached
             (default 24 hosts, seed 1); needs no URL or token
 

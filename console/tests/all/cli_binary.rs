@@ -246,15 +246,20 @@ async fn recover_without_a_backup_is_refused_until_allow_empty_is_given() {
     assert_eq!(row["status"], "running", "nothing changed: {row}");
 
     let run = story
-        .cli(&["recover", "user_charlie", "--allow-empty", "--yes"])
+        .cli(&[
+            "recover",
+            "user_charlie",
+            "--allow-empty",
+            "--yes",
+            "--json",
+        ])
         .await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("EMPTY"), "{}", run.stderr);
-    assert!(
-        run.stdout.contains(&format!("old machine: {charlie}")),
-        "{}",
-        run.stdout
-    );
+    let answer = run.json();
+    assert_eq!(answer["oldMachineId"], charlie.as_str());
+    assert_eq!(answer["status"], "recovering");
+    assert_ne!(answer["machineId"], charlie.as_str());
     let run = story.cli(&["fleet", "--json"]).await;
     assert_eq!(run.json()["machines"][0]["status"], "recovering");
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use control_plane::ids::{ClerkUserId, Handle, RuntimeSlot};
 use control_plane::secret::Secret;
-use matrix_console::cli::args::{MachineRef, RecoverArgs};
+use matrix_console::cli::args::{DeleteArgs, MachineRef, RecoverArgs};
 use matrix_console::cli::{Exit, Io, Prompt, delete, recover};
 use matrix_console::client::PlatformClient;
 
@@ -60,6 +60,7 @@ fn recover_args(user: &str, allow_empty: bool) -> RecoverArgs {
         slot: RuntimeSlot::primary(),
         allow_empty,
         yes: false,
+        json: false,
     }
 }
 
@@ -91,8 +92,12 @@ async fn run_delete(story: &Story, handle: &str, mut prompt: Scripted) -> Outcom
         err: &mut err,
         prompt: &mut prompt,
     };
-    let machine = MachineRef::Handle(Handle::parse(handle).unwrap());
-    let exit = delete::run(&client(story), &machine, false, false, &mut io).await;
+    let args = DeleteArgs {
+        machine: MachineRef::Handle(Handle::parse(handle).unwrap()),
+        yes: false,
+        json: false,
+    };
+    let exit = delete::run(&client(story), &args, false, &mut io).await;
     Outcome {
         exit,
         out: String::from_utf8(out).unwrap(),
