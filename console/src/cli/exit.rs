@@ -73,7 +73,7 @@ mod tests {
             .expect("an exit code section");
         let listed: Vec<u8> = section
             .lines()
-            .filter_map(|l| l.trim_start().split_whitespace().next()?.parse().ok())
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
             .collect();
         let expected: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
         assert_eq!(listed, expected);
