@@ -191,6 +191,7 @@ pub const ROUTE_NOT_ROUTABLE: &str = "no";
 
 // Help and messages.
 pub const HELP_TITLE: &str = "Help";
+pub const HELP_REFERENCE_TITLE: &str = "Filter language and marks";
 pub const MESSAGES_TITLE: &str = "Messages (newest first)";
 pub const MESSAGES_EMPTY: &str = "No messages yet.";
 pub const CTX_GLOBAL: &str = "Everywhere";

@@ -361,3 +361,24 @@ fn enter_opens_inspect_with_a_load_effect_and_esc_goes_back() {
     press(&mut state, "<Esc>", clock.at(1));
     assert!(matches!(state.screen, Screen::Fleet));
 }
+
+#[test]
+fn the_help_lists_every_binding_of_the_registry_and_the_log_file() {
+    let clock = Clock::new();
+    let state = small(clock);
+    let theme = matrix_console::tui::view::theme::Theme::new(false);
+    let (keys, reference) = matrix_console::tui::view::pager::help_lines(&state, &theme);
+    let text: String = keys
+        .iter()
+        .chain(&reference)
+        .map(|l| l.to_string() + "\n")
+        .collect();
+    for b in matrix_console::tui::keys::BINDINGS {
+        assert!(text.contains(b.help), "{:?} missing from help", b.action);
+        for k in b.keys {
+            assert!(text.contains(&k.label()), "{} missing from help", k.label());
+        }
+    }
+    assert!(text.contains(crate::support::LOG_FILE));
+    assert!(text.contains("hb>5m"));
+}
