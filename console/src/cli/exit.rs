@@ -80,6 +80,22 @@ mod tests {
     }
 
     #[test]
+    fn the_operator_guide_lists_the_same_exit_codes() {
+        let guide = include_str!("../../../docs/operator-guide.md");
+        let section = guide
+            .split("### Exit codes")
+            .nth(1)
+            .expect("an exit code section in docs/operator-guide.md");
+        let listed: Vec<u8> = section
+            .lines()
+            .take_while(|l| !l.starts_with('#'))
+            .filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok())
+            .collect();
+        let expected: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        assert_eq!(listed, expected);
+    }
+
+    #[test]
     fn client_errors_map_to_their_documented_codes() {
         assert_eq!(Exit::from(&ClientError::Unreachable).code(), 3);
         assert_eq!(Exit::from(&ClientError::Unauthorized(403)).code(), 5);

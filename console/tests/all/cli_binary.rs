@@ -227,6 +227,20 @@ async fn recover_with_yes_replaces_a_crashed_host_and_prints_both_ids() {
     assert_eq!(code, 200);
     assert_eq!(after["status"], "recovering");
     assert_eq!(after["recovery"]["oldMachineId"], alpha.as_str());
+
+    // The old id no longer names a row, but its timeline stays readable and links to the new one.
+    assert_eq!(story.cli(&["status", &alpha]).await.code, 4);
+    let events = story.cli(&["events", &alpha, "--json"]).await;
+    assert_eq!(events.code, 0, "{events:?}");
+    assert!(
+        events.json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "recover"),
+        "{}",
+        events.stdout
+    );
 }
 
 #[tokio::test]
@@ -297,6 +311,14 @@ async fn recover_without_yes_and_without_a_terminal_changes_nothing() {
 async fn delete_with_yes_deletes_the_machine() {
     let story = Story::start().await;
     let alpha = story.running("user_alpha", "alpha").await;
+    let bravo = story.running("user_bravo", "bravo").await;
+    let run = story.cli(&["delete", &bravo, "--yes", "--json"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let answer = run.json();
+    assert_eq!(answer["deleted"], true);
+    assert_eq!(answer["machineId"], bravo.as_str());
+    assert_eq!(answer["status"], "deleted");
+
     let run = story.cli(&["delete", "alpha", "--yes"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
