@@ -41,7 +41,8 @@ impl Env {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Self {
             platform_url: var(s::ENV_URL),
-            token: var(s::ENV_TOKEN).map(Secret::new),
+            // Trimmed: a token read from a file often ends with a newline.
+            token: var(s::ENV_TOKEN).map(|v| Secret::new(v.trim())),
             xdg_state_home: std::env::var_os("XDG_STATE_HOME")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
@@ -409,7 +410,8 @@ fn connection(url: Option<&str>, token: Option<&str>, env: &Env) -> Result<Conne
         .filter(|u| u.host().is_some())
         .ok_or_else(|| UsageError::new(s::BAD_URL))?;
     let token = token
-        .filter(|v| !v.trim().is_empty())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
         .map(Secret::new)
         .or_else(|| env.token.clone())
         .ok_or_else(|| UsageError::new(s::missing_token()))?;
