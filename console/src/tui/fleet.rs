@@ -35,6 +35,11 @@ pub struct FleetRow {
     pub ip_key: Option<u32>,
     /// Position in the (handle, slot, machine id) order: the tie-break of every sort.
     pub rank: u32,
+    /// Dense ranks of the user id, slot and image version (equal text, equal rank), so sorting on
+    /// them compares integers.
+    pub user_rank: u32,
+    pub slot_rank: u32,
+    pub image_rank: u32,
     /// Failed ∪ recovering ∪ late/unreachable heartbeat ∪ stale/critical backup.
     pub fault: bool,
 }
@@ -63,6 +68,9 @@ impl FleetRow {
             backup_at,
             ip_key: ip.map(u32::from),
             rank: 0,
+            user_rank: 0,
+            slot_rank: 0,
+            image_rank: 0,
             fault,
             machine,
         }
@@ -127,6 +135,21 @@ impl FleetSnapshot {
         for (rank, &i) in order.iter().enumerate() {
             rows[i as usize].rank = rank as u32;
         }
+        dense_rank(
+            &mut rows,
+            |m| m.clerk_user_id.as_str(),
+            |r, v| r.user_rank = v,
+        );
+        dense_rank(
+            &mut rows,
+            |m| m.runtime_slot.as_str(),
+            |r, v| r.slot_rank = v,
+        );
+        dense_rank(
+            &mut rows,
+            |m| m.image_version.as_str(),
+            |r, v| r.image_rank = v,
+        );
         Self {
             rows,
             generated_at_ms,
@@ -143,6 +166,27 @@ impl FleetSnapshot {
 
     pub fn position_of(&self, id: &control_plane::ids::MachineId) -> Option<usize> {
         self.rows.iter().position(|r| &r.machine.machine_id == id)
+    }
+}
+
+/// Gives every row the rank of its `text` among the distinct values (equal text, equal rank).
+fn dense_rank(
+    rows: &mut [FleetRow],
+    text: impl Fn(&MachineStatusResponse) -> &str,
+    set: impl Fn(&mut FleetRow, u32),
+) {
+    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        text(&rows[a as usize].machine).cmp(text(&rows[b as usize].machine))
+    });
+    let mut rank = 0u32;
+    for n in 0..order.len() {
+        if n > 0
+            && text(&rows[order[n] as usize].machine) != text(&rows[order[n - 1] as usize].machine)
+        {
+            rank += 1;
+        }
+        set(&mut rows[order[n] as usize], rank);
     }
 }
 

@@ -3,9 +3,9 @@
 //! directions, and ties always fall back to (handle, slot, machine id) ascending, so equal rows
 //! never swap places between refreshes.
 
-use std::cmp::Ordering;
+use std::collections::HashMap;
 
-use control_plane::status::MachineStatus;
+use control_plane::status::{FailureCode, MachineStatus};
 
 use crate::tui::fleet::FleetRow;
 
@@ -77,66 +77,52 @@ pub fn status_rank(s: MachineStatus) -> u8 {
     }
 }
 
-/// `Some` values in the requested direction, `None` last either way.
-fn opt<T: Ord>(a: Option<T>, b: Option<T>, descending: bool) -> Ordering {
-    match (a, b) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Greater,
-        (Some(_), None) => Ordering::Less,
-        (Some(a), Some(b)) if descending => b.cmp(&a),
-        (Some(a), Some(b)) => a.cmp(&b),
+/// The raw value of `column` for `row` as an order-preserving integer below `i64::MAX` (`None`
+/// when the row has no value). `pending` is the ordinal of the row's pending-action text.
+fn primary(row: &FleetRow, column: Column, pending: Option<u32>) -> Option<u64> {
+    // A later timestamp is a smaller age: youngest first ascending.
+    let age = |at: Option<i64>| at.map(|t| (i64::MAX as u64).saturating_sub(t.max(0) as u64));
+    let m = &row.machine;
+    match column {
+        // The tie-break rank already is the handle order.
+        Column::Handle => Some(u64::from(row.rank)),
+        Column::User => Some(u64::from(row.user_rank)),
+        Column::Slot => Some(u64::from(row.slot_rank)),
+        Column::Status => Some(u64::from(status_rank(m.status))),
+        Column::Heartbeat => age(row.hb_at),
+        Column::Backup => age(row.backup_at),
+        Column::Image => Some(u64::from(row.image_rank)),
+        Column::Ip => row.ip_key.map(u64::from),
+        Column::Failure => m.failure_code.map(failure_rank),
+        Column::Pending => pending.map(u64::from),
     }
 }
 
-/// Compares two rows for `spec`; `pending` gives the pending-action text shown for a row (the
-/// console's own in-flight marker wins over the platform's).
-pub fn compare<'a>(
-    a: &'a FleetRow,
-    b: &'a FleetRow,
-    spec: SortSpec,
-    pending: &impl Fn(&'a FleetRow) -> Option<&'a str>,
-) -> Ordering {
-    let (ma, mb) = (&a.machine, &b.machine);
-    let d = spec.descending;
-    let primary = match spec.column {
-        // The tie-break rank already is the handle order.
-        Column::Handle => opt(Some(a.rank), Some(b.rank), d),
-        Column::User => opt(
-            Some(ma.clerk_user_id.as_str()),
-            Some(mb.clerk_user_id.as_str()),
-            d,
-        ),
-        Column::Slot => opt(
-            Some(ma.runtime_slot.as_str()),
-            Some(mb.runtime_slot.as_str()),
-            d,
-        ),
-        Column::Status => opt(
-            Some(status_rank(ma.status)),
-            Some(status_rank(mb.status)),
-            d,
-        ),
-        // Youngest first ascending: a later timestamp is a smaller age.
-        Column::Heartbeat => opt(a.hb_at.map(|t| -t), b.hb_at.map(|t| -t), d),
-        Column::Backup => opt(a.backup_at.map(|t| -t), b.backup_at.map(|t| -t), d),
-        Column::Image => opt(
-            Some(ma.image_version.as_str()),
-            Some(mb.image_version.as_str()),
-            d,
-        ),
-        Column::Ip => opt(a.ip_key, b.ip_key, d),
-        Column::Failure => opt(
-            ma.failure_code.map(|c| c.as_str()),
-            mb.failure_code.map(|c| c.as_str()),
-            d,
-        ),
-        Column::Pending => opt(pending(a), pending(b), d),
-    };
-    primary.then_with(|| a.rank.cmp(&b.rank))
+/// Failure codes in the order of their names (what the column shows).
+fn failure_rank(code: FailureCode) -> u64 {
+    let name = code.as_str();
+    FailureCode::ALL
+        .iter()
+        .filter(|c| c.as_str() < name)
+        .count() as u64
 }
 
-/// Sorts `indices` (into `rows`) for `spec`. The rank makes the order total, so an unstable sort
-/// is deterministic.
+/// One sortable key: the value in the requested direction with `None` last either way, then the
+/// ascending tie-break rank (unique per row, so the order is total).
+fn key(primary: Option<u64>, descending: bool, rank: u32) -> u128 {
+    let p = match primary {
+        None => u64::MAX,
+        Some(v) if descending => (i64::MAX as u64) - v.min(i64::MAX as u64),
+        Some(v) => v,
+    };
+    (u128::from(p) << 32) | u128::from(rank)
+}
+
+/// Sorts `indices` (into `rows`) for `spec`; `pending` gives the pending-action text shown for a
+/// row (the console's own in-flight marker wins over the platform's).
+///
+/// Every row gets one integer key (strings were ranked once per snapshot, in
+/// [`crate::tui::fleet::FleetSnapshot::new`]), so sorting 100k rows compares integers only.
 pub fn sort_indices<'a>(
     indices: &mut [u32],
     rows: &'a [FleetRow],
@@ -150,5 +136,38 @@ pub fn sort_indices<'a>(
         }
         return;
     }
-    indices.sort_unstable_by(|&x, &y| compare(&rows[x as usize], &rows[y as usize], spec, pending));
+    // Pending texts are a handful of distinct values: rank them on the spot.
+    let pending_ordinals: HashMap<&str, u32> = if spec.column == Column::Pending {
+        // A BTreeSet iterates in order.
+        let distinct: std::collections::BTreeSet<&str> = indices
+            .iter()
+            .filter_map(|&i| pending(&rows[i as usize]))
+            .collect();
+        distinct
+            .into_iter()
+            .enumerate()
+            .map(|(n, s)| (s, n as u32))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let mut keyed: Vec<(u128, u32)> = indices
+        .iter()
+        .map(|&i| {
+            let row = &rows[i as usize];
+            let p = if spec.column == Column::Pending {
+                pending(row).and_then(|s| pending_ordinals.get(s).copied())
+            } else {
+                None
+            };
+            (
+                key(primary(row, spec.column, p), spec.descending, row.rank),
+                i,
+            )
+        })
+        .collect();
+    keyed.sort_unstable_by_key(|k| k.0);
+    for (slot, (_, i)) in indices.iter_mut().zip(keyed) {
+        *slot = i;
+    }
 }
