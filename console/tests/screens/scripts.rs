@@ -382,3 +382,94 @@ fn the_help_lists_every_binding_of_the_registry_and_the_log_file() {
     assert!(text.contains(crate::support::LOG_FILE));
     assert!(text.contains("hb>5m"));
 }
+
+#[test]
+fn transient_messages_expire_on_a_tick_but_stay_in_the_messages_screen() {
+    let clock = Clock::new();
+    let mut state = small(clock);
+    press(&mut state, "r<Esc>", clock.at(1));
+    assert!(screen(&state, 80, 24, clock.at(2)).contains(s::CANCELLED));
+    update(&mut state, Msg::Tick, clock.at(30));
+    assert!(state.toast.is_none());
+    assert!(!screen(&state, 80, 24, clock.at(30)).contains(s::CANCELLED));
+    press(&mut state, "m", clock.at(30));
+    assert!(screen(&state, 80, 24, clock.at(30)).contains(s::CANCELLED));
+}
+
+#[test]
+fn paging_keeps_the_cursor_on_screen_after_a_resize() {
+    let clock = Clock::new();
+    let mut state = loaded(fixture::large(500), clock, false, 24);
+    assert_eq!(state.viewport_rows, 17);
+    press(&mut state, "<Down><Down>", clock.at(1));
+    assert_eq!(state.cursor, 2);
+    for _ in 0..3 {
+        update(
+            &mut state,
+            Msg::Key(crossterm::event::KeyEvent::new(
+                crossterm::event::KeyCode::PageDown,
+                crossterm::event::KeyModifiers::NONE,
+            )),
+            clock.at(1),
+        );
+    }
+    assert_eq!(state.cursor, 2 + 3 * 17);
+    assert!(state.cursor >= state.offset && state.cursor < state.offset + 17);
+    // A smaller terminal: the cursor is still visible, on the rendered screen too.
+    update(
+        &mut state,
+        Msg::Resize {
+            width: 80,
+            height: 12,
+        },
+        clock.at(1),
+    );
+    assert!(state.cursor < state.offset + state.viewport_rows);
+    let handle = state.selected_row().unwrap().machine.handle.to_string();
+    let text = screen(&state, 80, 12, clock.at(1));
+    assert!(text.contains(&format!("▶ {handle}")), "{text}");
+    press(&mut state, "G", clock.at(1));
+    assert_eq!(state.cursor, 499);
+    press(&mut state, "g", clock.at(1));
+    assert_eq!((state.cursor, state.offset), (0, 0));
+}
+
+#[test]
+fn answers_for_an_inspect_view_already_left_are_ignored() {
+    let clock = Clock::new();
+    let mut state = small(clock);
+    select(&mut state, "alice", "primary", clock.at(1));
+    press(&mut state, "<Enter>", clock.at(1));
+    let alice = state.selected_row().unwrap().machine.clone();
+    press(&mut state, "<Esc>j<Enter>", clock.at(1));
+    update(
+        &mut state,
+        Msg::Inspect {
+            machine_id: alice.machine_id,
+            part: matrix_console::tui::state::InspectPart::Status(Ok(Box::new(alice.clone()))),
+        },
+        clock.at(2),
+    );
+    let Screen::Inspect(view) = &state.screen else {
+        panic!("inspect view expected")
+    };
+    assert_eq!(view.target.slot.as_str(), "staging");
+    let matrix_console::tui::state::Loadable::Loaded(m) = &view.status else {
+        panic!()
+    };
+    assert_eq!(m.runtime_slot.as_str(), "staging");
+}
+
+#[test]
+fn key_releases_are_ignored() {
+    let clock = Clock::new();
+    let mut state = small(clock);
+    let mut release = crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('q'),
+        crossterm::event::KeyModifiers::NONE,
+    );
+    release.kind = crossterm::event::KeyEventKind::Release;
+    assert!(update(&mut state, Msg::Key(release), clock.at(1)).is_empty());
+    assert!(!state.quitting);
+    assert_eq!(press(&mut state, "q", clock.at(1)), vec![Effect::Quit]);
+}
