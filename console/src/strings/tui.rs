@@ -25,6 +25,16 @@ pub const HB_BUCKET_LABELS: &[&str] = &["≤1m", "≤5m", "≤10m", "≤15m", "�
 /// One label per bucket of `fleet::BACKUP_BUCKETS`, then the open bucket.
 pub const BACKUP_BUCKET_LABELS: &[&str] = &["≤30m", "≤1h", "≤75m", "≤2h", "≤6h", "≤1d", ">1d"];
 
+// Glyphs: every status and level has one, so colour is never the only signal.
+pub const GLYPH_RUNNING: &str = "✓";
+pub const GLYPH_FAILED: &str = "✗";
+pub const GLYPH_RECOVERING: &str = "↻";
+pub const GLYPH_PROVISIONING: &str = "◌";
+pub const GLYPH_DELETED: &str = "·";
+pub const GLYPH_INFO: &str = "ℹ";
+pub const GLYPH_WARN: &str = "!";
+pub const GLYPH_ERROR: &str = "✗";
+
 // Table.
 pub const COL_HANDLE: &str = "HANDLE";
 pub const COL_USER: &str = "USER";

@@ -253,7 +253,7 @@ pub static BINDINGS: &[Binding] = &[
         help: s::HELP_SORT_REVERSE,
     },
     Binding {
-        keys: &[Key::plain(KeyCode::Enter), Key::ch('i')],
+        keys: &[Key::ch('i'), Key::plain(KeyCode::Enter)],
         context: C::Fleet,
         action: A::Inspect,
         help: s::HELP_INSPECT,
@@ -333,6 +333,19 @@ pub fn dispatch(context: Context, key: Key) -> Option<Action> {
             .then(|| find(Context::Global))
             .flatten()
     })
+}
+
+/// The first key that triggers `action` in `context` (as [`dispatch`] would find it), for hints.
+pub fn key_for(context: Context, action: Action) -> Option<Key> {
+    [context, Context::Global, Context::Always]
+        .into_iter()
+        .filter(|ctx| *ctx == context || *ctx == Context::Always || !context.is_text())
+        .find_map(|ctx| {
+            BINDINGS
+                .iter()
+                .find(|b| b.context == ctx && b.action == action)
+                .and_then(|b| b.keys.first().copied())
+        })
 }
 
 /// The help screen's groups, in display order.

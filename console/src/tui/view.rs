@@ -110,9 +110,9 @@ fn render_footer(frame: &mut Frame, area: Rect, state: &State, now: Instant, the
     }
     if let Some(toast) = state.toast.as_ref().filter(|t| t.until > now) {
         let (glyph, style) = match toast.level {
-            Level::Info => ("ℹ", theme.ok()),
-            Level::Warn => ("!", theme.warn()),
-            Level::Error => ("✗", theme.bad()),
+            Level::Info => (s::GLYPH_INFO, theme.ok()),
+            Level::Warn => (s::GLYPH_WARN, theme.warn()),
+            Level::Error => (s::GLYPH_ERROR, theme.bad()),
         };
         frame.render_widget(
             Paragraph::new(Line::from(Span::styled(
@@ -123,35 +123,49 @@ fn render_footer(frame: &mut Frame, area: Rect, state: &State, now: Instant, the
         );
         return;
     }
-    let hints: &[(&str, &str)] = match (&state.pager, &state.screen) {
-        (Some(_), _) => &[
-            ("Esc", s::HINT_BACK),
-            ("↑↓", s::HINT_SCROLL),
-            ("q", s::HINT_QUIT),
-        ],
-        (None, Screen::Inspect(_)) => &[
-            ("Esc", s::HINT_BACK),
-            ("r", s::HINT_RECOVER),
-            ("d", s::HINT_DELETE),
-            ("R", s::HINT_RELOAD),
-            ("?", s::HINT_HELP),
-            ("q", s::HINT_QUIT),
-        ],
-        (None, Screen::Fleet) => &[
-            ("?", s::HINT_HELP),
-            ("/", s::HINT_FILTER),
-            ("f", s::HINT_FAULTS),
-            ("s", s::HINT_SORT),
-            ("⏎", s::HINT_INSPECT),
-            ("r", s::HINT_RECOVER),
-            ("d", s::HINT_DELETE),
-            ("m", s::HINT_MESSAGES),
-            ("q", s::HINT_QUIT),
-        ],
+    // The hints name keys through the registry, so they change with it.
+    use crate::tui::keys::{Action as A, Context as C};
+    let (context, hints): (C, &[(A, &str)]) = match (&state.pager, &state.screen) {
+        (Some(_), _) => (
+            C::Pager,
+            &[
+                (A::Back, s::HINT_BACK),
+                (A::Down, s::HINT_SCROLL),
+                (A::Quit, s::HINT_QUIT),
+            ],
+        ),
+        (None, Screen::Inspect(_)) => (
+            C::Inspect,
+            &[
+                (A::Back, s::HINT_BACK),
+                (A::Recover, s::HINT_RECOVER),
+                (A::Delete, s::HINT_DELETE),
+                (A::Refresh, s::HINT_RELOAD),
+                (A::Help, s::HINT_HELP),
+                (A::Quit, s::HINT_QUIT),
+            ],
+        ),
+        (None, Screen::Fleet) => (
+            C::Fleet,
+            &[
+                (A::Help, s::HINT_HELP),
+                (A::FilterOpen, s::HINT_FILTER),
+                (A::FaultsToggle, s::HINT_FAULTS),
+                (A::SortNext, s::HINT_SORT),
+                (A::Inspect, s::HINT_INSPECT),
+                (A::Recover, s::HINT_RECOVER),
+                (A::Delete, s::HINT_DELETE),
+                (A::Messages, s::HINT_MESSAGES),
+                (A::Quit, s::HINT_QUIT),
+            ],
+        ),
     };
     let mut spans = Vec::new();
-    for (key, what) in hints {
-        spans.push(Span::styled(*key, theme.key()));
+    for (action, what) in hints {
+        let Some(key) = crate::tui::keys::key_for(context, *action) else {
+            continue;
+        };
+        spans.push(Span::styled(key.label(), theme.key()));
         spans.push(Span::styled(format!(" {what}  "), theme.dim()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

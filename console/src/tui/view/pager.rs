@@ -133,9 +133,9 @@ fn message_lines<'a>(state: &'a State, now: Instant, theme: &Theme) -> Vec<Line<
         .rev()
         .map(|e| {
             let (glyph, style) = match e.level {
-                Level::Info => ("ℹ", theme.ok()),
-                Level::Warn => ("!", theme.warn()),
-                Level::Error => ("✗", theme.bad()),
+                Level::Info => (s::GLYPH_INFO, theme.ok()),
+                Level::Warn => (s::GLYPH_WARN, theme.warn()),
+                Level::Error => (s::GLYPH_ERROR, theme.bad()),
             };
             let age = fmt_age(now.saturating_duration_since(e.at).as_secs() as i64);
             Line::from(vec![

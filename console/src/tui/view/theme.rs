@@ -95,11 +95,11 @@ impl Theme {
 /// A status as glyph and word: never colour alone.
 pub fn status_label(st: MachineStatus) -> String {
     let glyph = match st {
-        MachineStatus::Running => "✓",
-        MachineStatus::Failed => "✗",
-        MachineStatus::Recovering => "↻",
-        MachineStatus::Provisioning => "◌",
-        MachineStatus::Deleted => "·",
+        MachineStatus::Running => s::GLYPH_RUNNING,
+        MachineStatus::Failed => s::GLYPH_FAILED,
+        MachineStatus::Recovering => s::GLYPH_RECOVERING,
+        MachineStatus::Provisioning => s::GLYPH_PROVISIONING,
+        MachineStatus::Deleted => s::GLYPH_DELETED,
     };
     format!("{glyph} {}", st.as_str())
 }
