@@ -2,10 +2,10 @@
 
 // Header.
 pub const APP_TITLE: &str = "Matrix Fleet";
-pub const CONN_CONNECTING: &str = "connecting…";
-pub const CONN_LIVE: &str = "live";
-pub const CONN_STALE: &str = "STALE DATA";
-pub const CONN_UNREACHABLE: &str = "UNREACHABLE";
+pub const CONN_CONNECTING: &str = "○ connecting…";
+pub const CONN_LIVE: &str = "● live";
+pub const CONN_STALE: &str = "▲ STALE DATA";
+pub const CONN_UNREACHABLE: &str = "▲ UNREACHABLE";
 pub const REFRESHED: &str = "refreshed";
 pub const AGO: &str = "ago";
 pub const MACHINES: &str = "machines";
@@ -34,6 +34,8 @@ pub const GLYPH_DELETED: &str = "·";
 pub const GLYPH_INFO: &str = "ℹ";
 pub const GLYPH_WARN: &str = "!";
 pub const GLYPH_ERROR: &str = "✗";
+pub const GLYPH_SELECTED: &str = "▶";
+pub const SECTION_MARK: &str = "──";
 
 // Table.
 pub const COL_HANDLE: &str = "HANDLE";
@@ -134,13 +136,13 @@ pub const DIALOG_HANDLE_MISMATCH: &str = "the typed text is not the handle: noth
 pub const DIALOG_EMPTY_MISMATCH: &str = "type the word exactly: nothing sent";
 pub const DIALOG_KEYS: &str = "Tab/←/→ move focus · Enter activates · Esc cancels";
 pub const EMPTY_CONFIRM_WORD: &str = "empty";
-pub const WARN_NO_BACKUP: &str = "NO BACKUP TO RESTORE";
+pub const WARN_NO_BACKUP: &str = "⚠ NO BACKUP TO RESTORE";
 pub const WARN_NO_BACKUP_DETAIL: &str =
     "The replacement would start EMPTY: every row of this user's data is lost.";
-pub const WARN_OLD_BACKUP: &str = "BACKUP IS";
+pub const WARN_OLD_BACKUP: &str = "⚠ BACKUP IS";
 pub const WARN_OLD_BACKUP_DETAIL: &str =
     "Everything written since this backup is lost by recovering from it.";
-pub const WARN_EMPTY_STEP: &str = "LAST STEP: RECOVER WITH NO DATA (allowEmpty)";
+pub const WARN_EMPTY_STEP: &str = "⚠ LAST STEP: RECOVER WITH NO DATA (allowEmpty)";
 pub const WARN_EMPTY_STEP_DETAIL: &str =
     "The platform will not check for a backup. The user starts from nothing.";
 pub const BUTTON_CANCEL: &str = "Cancel";

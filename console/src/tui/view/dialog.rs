@@ -47,7 +47,7 @@ pub fn render(
             let now_ms = state.snapshot.as_ref().map(|snap| snap.server_now_ms(now));
             if *no_backup {
                 lines.push(Line::styled(
-                    format!("⚠ {} ", s::WARN_NO_BACKUP),
+                    format!("{} ", s::WARN_NO_BACKUP),
                     theme.alarm(),
                 ));
                 lines.push(Line::raw(s::WARN_NO_BACKUP_DETAIL));
@@ -84,7 +84,7 @@ pub fn render(
                     lines.push(Line::raw(""));
                     lines.push(Line::styled(
                         format!(
-                            "⚠ {} {} {age} {} ",
+                            "{} {} {age} {} ",
                             s::WARN_OLD_BACKUP,
                             backup.freshness.as_str().to_uppercase(),
                             s::AGO
@@ -105,7 +105,7 @@ pub fn render(
         }
         DialogKind::RecoverEmpty { input } => {
             lines.push(Line::styled(
-                format!("⚠ {} ", s::WARN_EMPTY_STEP),
+                format!("{} ", s::WARN_EMPTY_STEP),
                 theme.alarm(),
             ));
             lines.push(Line::raw(s::WARN_EMPTY_STEP_DETAIL));
@@ -138,7 +138,10 @@ pub fn render(
         lines.push(Line::styled(format!("> {}", input.value()), theme.accent()));
     }
     if let Some(err) = &dialog.error {
-        lines.push(Line::styled(format!("✗ {err}"), theme.bad()));
+        lines.push(Line::styled(
+            format!("{} {err}", s::GLYPH_ERROR),
+            theme.bad(),
+        ));
     }
     lines.push(Line::raw(""));
     let button = |label: &str, focused: bool| {

@@ -40,7 +40,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant, theme:
             };
             Line::from(vec![Span::styled(
                 format!(
-                    "▲ {word} · {shown} · {} {retry} ({} {attempt}) · {error} ",
+                    "{word} · {shown} · {} {retry} ({} {attempt}) · {error} ",
                     s::BANNER_RETRY_IN,
                     s::BANNER_ATTEMPT,
                 ),
@@ -50,12 +50,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, now: Instant, theme:
         Connection::Connecting => Line::from(vec![
             Span::styled(s::APP_TITLE, theme.title()),
             Span::raw(" · "),
-            Span::styled(format!("○ {}", s::CONN_CONNECTING), theme.dim()),
+            Span::styled(s::CONN_CONNECTING, theme.dim()),
         ]),
         Connection::Live => Line::from(vec![
             Span::styled(s::APP_TITLE, theme.title()),
             Span::raw(" · "),
-            Span::styled(format!("● {}", s::CONN_LIVE), theme.ok()),
+            Span::styled(s::CONN_LIVE, theme.ok()),
             Span::raw(format!(
                 " · {} {} {} · {} {}",
                 s::REFRESHED,

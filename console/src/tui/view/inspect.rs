@@ -67,7 +67,10 @@ pub fn render(
 }
 
 fn section<'a>(title: &'a str, theme: &Theme) -> Line<'a> {
-    Line::from(Span::styled(format!("── {title}"), theme.title()))
+    Line::from(Span::styled(
+        format!("{} {title}", s::SECTION_MARK),
+        theme.title(),
+    ))
 }
 
 fn field<'a>(name: &'a str, value: String) -> Line<'a> {
@@ -105,13 +108,13 @@ fn detail_lines<'a>(view: &'a InspectView, now_ms: Option<i64>, theme: &Theme) -
     match &view.status {
         Loadable::Loading => lines.push(Line::styled(s::LOADING, theme.dim())),
         Loadable::Failed(e) => lines.push(Line::styled(
-            format!("✗ {} {e}", s::INSPECT_STATUS_FAILED),
+            format!("{} {} {e}", s::GLYPH_ERROR, s::INSPECT_STATUS_FAILED),
             theme.bad(),
         )),
         Loadable::Loaded(m) => {
             if let Some(e) = &view.status_error {
                 lines.push(Line::styled(
-                    format!("! {} {e}", s::INSPECT_STATUS_OLD),
+                    format!("{} {} {e}", s::GLYPH_WARN, s::INSPECT_STATUS_OLD),
                     theme.warn(),
                 ));
             }
@@ -154,7 +157,7 @@ fn machine_lines(
     match m.failure_code {
         Some(code) => lines.push(styled_field(
             s::F_FAILURE_CODE,
-            format!("✗ {code}"),
+            format!("{} {code}", s::GLYPH_ERROR),
             theme.bad(),
         )),
         None => lines.push(field(s::F_FAILURE_CODE, s::CELL_NONE.to_owned())),
@@ -193,7 +196,11 @@ fn machine_lines(
     lines.push(field(s::F_SNAPSHOT_AT, when(b.snapshot_at, now_ms)));
     lines.push(field(s::F_SIZE, or_none(b.size_bytes.map(fmt_bytes))));
     match &b.problem {
-        Some(p) => lines.push(styled_field(s::F_PROBLEM, format!("✗ {p}"), theme.bad())),
+        Some(p) => lines.push(styled_field(
+            s::F_PROBLEM,
+            format!("{} {p}", s::GLYPH_ERROR),
+            theme.bad(),
+        )),
         None => lines.push(field(s::F_PROBLEM, s::CELL_NONE.to_owned())),
     }
     lines.push(field(s::F_CHECKED_AT, when(b.checked_at, now_ms)));
@@ -211,14 +218,20 @@ fn route_lines(lines: &mut Vec<Line<'_>>, route: &Loadable<RouteResponse>, theme
     match route {
         Loadable::Loading => lines.push(Line::styled(format!("  {}", s::LOADING), theme.dim())),
         Loadable::Failed(e) => lines.push(Line::styled(
-            format!("  ✗ {} {e}", s::INSPECT_LOAD_FAILED),
+            format!("  {} {} {e}", s::GLYPH_ERROR, s::INSPECT_LOAD_FAILED),
             theme.bad(),
         )),
         Loadable::Loaded(r) => {
             let (word, style) = if r.routable {
-                (format!("✓ {}", s::ROUTE_ROUTABLE), theme.ok())
+                (
+                    format!("{} {}", s::GLYPH_RUNNING, s::ROUTE_ROUTABLE),
+                    theme.ok(),
+                )
             } else {
-                (format!("✗ {}", s::ROUTE_NOT_ROUTABLE), theme.bad())
+                (
+                    format!("{} {}", s::GLYPH_ERROR, s::ROUTE_NOT_ROUTABLE),
+                    theme.bad(),
+                )
             };
             lines.push(styled_field(s::F_ROUTABLE, word, style));
             lines.push(field(s::F_VIA, or_none(r.via.as_deref())));
@@ -244,7 +257,7 @@ fn event_lines<'a>(
     match events {
         Loadable::Loading => vec![Line::styled(format!("  {}", s::LOADING), theme.dim())],
         Loadable::Failed(e) => vec![Line::styled(
-            format!("  ✗ {} {e}", s::INSPECT_LOAD_FAILED),
+            format!("  {} {} {e}", s::GLYPH_ERROR, s::INSPECT_LOAD_FAILED),
             theme.bad(),
         )],
         Loadable::Loaded(r) if r.events.is_empty() => {

@@ -203,7 +203,7 @@ fn build_row<'a>(
 ) -> Row<'a> {
     let m = &row.machine;
     let mut cells = Vec::with_capacity(cols.len() + 1);
-    cells.push(Cell::from(if selected { "▶" } else { " " }));
+    cells.push(Cell::from(if selected { s::GLYPH_SELECTED } else { " " }));
     for (c, _) in cols {
         let cell = match c {
             Column::Handle => Cell::from(m.handle.as_str()),
