@@ -35,8 +35,9 @@ pub struct FleetRow {
     pub ip_key: Option<u32>,
     /// Position in the (handle, slot, machine id) order: the tie-break of every sort.
     pub rank: u32,
-    /// Dense ranks of the user id, slot and image version (equal text, equal rank), so sorting on
+    /// Dense ranks of the handle, user id, slot and image version (equal text, equal rank), so sorting on
     /// them compares integers.
+    pub handle_rank: u32,
     pub user_rank: u32,
     pub slot_rank: u32,
     pub image_rank: u32,
@@ -68,6 +69,7 @@ impl FleetRow {
             backup_at,
             ip_key: ip.map(u32::from),
             rank: 0,
+            handle_rank: 0,
             user_rank: 0,
             slot_rank: 0,
             image_rank: 0,
@@ -135,6 +137,7 @@ impl FleetSnapshot {
         for (rank, &i) in order.iter().enumerate() {
             rows[i as usize].rank = rank as u32;
         }
+        dense_rank(&mut rows, |m| m.handle.as_str(), |r, v| r.handle_rank = v);
         dense_rank(
             &mut rows,
             |m| m.clerk_user_id.as_str(),

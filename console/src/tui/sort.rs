@@ -84,8 +84,7 @@ fn primary(row: &FleetRow, column: Column, pending: Option<u32>) -> Option<u64> 
     let age = |at: Option<i64>| at.map(|t| (i64::MAX as u64).saturating_sub(t.max(0) as u64));
     let m = &row.machine;
     match column {
-        // The tie-break rank already is the handle order.
-        Column::Handle => Some(u64::from(row.rank)),
+        Column::Handle => Some(u64::from(row.handle_rank)),
         Column::User => Some(u64::from(row.user_rank)),
         Column::Slot => Some(u64::from(row.slot_rank)),
         Column::Status => Some(u64::from(status_rank(m.status))),
@@ -129,11 +128,9 @@ pub fn sort_indices<'a>(
     spec: SortSpec,
     pending: &impl Fn(&'a FleetRow) -> Option<&'a str>,
 ) {
-    if spec.column == Column::Handle {
+    if spec.column == Column::Handle && !spec.descending {
+        // The tie-break rank is the ascending handle order itself.
         indices.sort_unstable_by_key(|&i| rows[i as usize].rank);
-        if spec.descending {
-            indices.reverse();
-        }
         return;
     }
     // Pending texts are a handful of distinct values: rank them on the spot.

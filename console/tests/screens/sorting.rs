@@ -119,11 +119,119 @@ fn status_sorts_by_severity_and_failure_codes_put_none_last() {
 }
 
 #[test]
-fn the_handle_sort_reverses_exactly() {
+fn a_descending_handle_sort_keeps_the_slots_of_one_handle_ascending() {
     let clock = Clock::new();
     let mut state = small(clock);
-    let mut asc = sorted(&mut state, Column::Handle, false);
+    let asc = sorted(&mut state, Column::Handle, false);
     let desc = sorted(&mut state, Column::Handle, true);
-    asc.reverse();
-    assert_eq!(asc, desc);
+    assert_eq!(&asc[..2], ["alice/primary", "alice/staging"]);
+    assert_eq!(&desc[desc.len() - 2..], ["alice/primary", "alice/staging"]);
+    assert_eq!(desc[0], "mallory/primary");
+}
+
+mod properties {
+    use std::cmp::Ordering;
+
+    use control_plane::ids::{ClerkUserId, Handle, PublicIpv4, RuntimeSlot};
+    use control_plane::status::MachineStatus;
+    use matrix_console::tui::fixture::{self, Spec};
+    use matrix_console::tui::fleet::{FleetRow, FleetSnapshot};
+    use matrix_console::tui::sort::{Column, SortSpec, sort_indices, status_rank};
+    use proptest::prelude::*;
+
+    /// A row's raw value for a column, as the operator means it (ages as durations).
+    fn raw(row: &FleetRow, column: Column) -> Option<(i64, String)> {
+        let m = &row.machine;
+        match column {
+            Column::Handle => Some((0, m.handle.to_string())),
+            Column::User => Some((0, m.clerk_user_id.to_string())),
+            Column::Slot => Some((0, m.runtime_slot.to_string())),
+            Column::Status => Some((i64::from(status_rank(m.status)), String::new())),
+            Column::Heartbeat => row.hb_at.map(|t| (-t, String::new())),
+            Column::Backup => row.backup_at.map(|t| (-t, String::new())),
+            Column::Image => Some((0, m.image_version.to_string())),
+            Column::Ip => m
+                .public_ipv4
+                .map(|ip| (i64::from(u32::from(ip.addr())), String::new())),
+            Column::Failure => m.failure_code.map(|c| (0, c.as_str().to_owned())),
+            Column::Pending => m.pending_action.clone().map(|p| (0, p)),
+        }
+    }
+
+    fn expected(a: &FleetRow, b: &FleetRow, spec: SortSpec) -> Ordering {
+        let primary = match (raw(a, spec.column), raw(b, spec.column)) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(x), Some(y)) if spec.descending => y.cmp(&x),
+            (Some(x), Some(y)) => x.cmp(&y),
+        };
+        let tie = |r: &FleetRow| {
+            (
+                r.machine.handle.to_string(),
+                r.machine.runtime_slot.to_string(),
+                r.machine.machine_id,
+            )
+        };
+        primary.then_with(|| tie(a).cmp(&tie(b)))
+    }
+
+    fn pending(r: &FleetRow) -> Option<&str> {
+        r.machine.pending_action.as_deref()
+    }
+
+    fn machine() -> impl Strategy<Value = (u8, u8, Option<i64>, Option<i64>, Option<u8>, u8, u8)> {
+        (
+            0u8..6,
+            0u8..2,
+            proptest::option::of(0i64..4000),
+            proptest::option::of(0i64..40_000),
+            proptest::option::of(1u8..4),
+            0u8..5,
+            0u8..3,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn every_column_sorts_by_raw_value_with_none_last_and_a_total_tie_break(
+            specs in proptest::collection::vec(machine(), 0..40),
+            column in proptest::sample::select(Column::ALL.to_vec()),
+            descending in any::<bool>(),
+            shuffle_seed in any::<u64>(),
+        ) {
+            let now = fixture::generated_at();
+            let machines = specs
+                .iter()
+                .enumerate()
+                .map(|(n, (h, slot, hb, backup, ip, status, pending))| {
+                    let mut m = Spec {
+                        hb_age: *hb,
+                        backup_age: *backup,
+                        ..Spec::running(n as u128 + 1, "placeholder", "user_placeholder")
+                    }
+                    .build(now);
+                    m.handle = Handle::parse(&format!("h{h}")).unwrap();
+                    m.clerk_user_id = ClerkUserId::parse(&format!("user_{}", h % 3)).unwrap();
+                    m.runtime_slot = RuntimeSlot::parse(["primary", "staging"][*slot as usize]).unwrap();
+                    m.public_ipv4 = ip.map(|o| PublicIpv4::parse(&format!("{}.1.1.1", o * 40)).unwrap());
+                    m.status = MachineStatus::ALL[*status as usize];
+                    m.pending_action = [None, Some("recovering"), Some("creating_server")][*pending as usize]
+                        .map(str::to_owned);
+                    m
+                })
+                .collect();
+            let snap = FleetSnapshot::new(fixture::response(machines), std::time::Instant::now());
+            let spec = SortSpec { column, descending };
+            let mut indices: Vec<u32> = (0..snap.rows.len() as u32).collect();
+            // Input order must not matter.
+            let n = indices.len().max(1);
+            indices.rotate_left((shuffle_seed as usize) % n);
+            if shuffle_seed % 2 == 1 { indices.reverse(); }
+            sort_indices(&mut indices, &snap.rows, spec, &pending);
+            let mut reference: Vec<u32> = (0..snap.rows.len() as u32).collect();
+            reference.sort_by(|&a, &b| expected(&snap.rows[a as usize], &snap.rows[b as usize], spec));
+            prop_assert_eq!(indices, reference);
+        }
+    }
 }
