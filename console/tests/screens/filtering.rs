@@ -103,3 +103,53 @@ fn faults_only_is_failed_recovering_late_or_stale() {
         ["dave/primary", "erin/primary"]
     );
 }
+
+mod properties {
+    use matrix_console::tui::filter::Filter;
+    use matrix_console::tui::fixture;
+    use matrix_console::tui::fleet::FleetSnapshot;
+    use proptest::prelude::*;
+
+    const TERMS: [&str; 14] = [
+        "alice",
+        "user_",
+        "9.9",
+        "95.217.10.1",
+        "status:failed",
+        "status:running,recovering",
+        "slot:staging",
+        "hb:late,unreachable",
+        "backup:critical",
+        "hb>5m",
+        "hb<1m",
+        "backup>2h",
+        "backup<45m",
+        "-00000000000",
+    ];
+
+    proptest! {
+        #[test]
+        fn terms_combine_as_and_and_negation_is_the_complement(
+            picks in proptest::collection::vec((0..TERMS.len(), any::<bool>()), 0..5),
+            secs in 0i64..7200,
+        ) {
+            let snap = FleetSnapshot::new(fixture::small(), std::time::Instant::now());
+            let now_ms = fixture::generated_at().timestamp_millis() + secs * 1000;
+            let terms: Vec<String> = picks
+                .iter()
+                .map(|(i, neg)| format!("{}{}", if *neg { "!" } else { "" }, TERMS[*i]))
+                .collect();
+            let whole = Filter::parse(&terms.join(" ")).unwrap();
+            for row in &snap.rows {
+                let each = terms.iter().all(|t| Filter::parse(t).unwrap().matches(row, now_ms));
+                prop_assert_eq!(whole.matches(row, now_ms), each);
+                for t in &terms {
+                    let plain = t.trim_start_matches('!');
+                    let positive = Filter::parse(plain).unwrap().matches(row, now_ms);
+                    let negative = Filter::parse(&format!("!{plain}")).unwrap().matches(row, now_ms);
+                    prop_assert_eq!(positive, !negative);
+                }
+            }
+        }
+    }
+}
