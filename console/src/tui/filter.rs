@@ -22,7 +22,7 @@ use control_plane::health::{BackupFreshness, HeartbeatHealth};
 use control_plane::status::MachineStatus;
 
 use crate::strings::tui as s;
-use crate::tui::fleet::FleetRow;
+use crate::tui::fleet::{FleetRow, FleetSnapshot, Hot};
 
 /// The longest duration accepted (ten years), so age arithmetic never overflows.
 const MAX_DURATION_SECS: u64 = 3650 * 86_400;
@@ -118,6 +118,105 @@ impl Filter {
         self.terms
             .iter()
             .all(|t| t.atom.matches(row, now_ms) != t.negated)
+    }
+}
+
+/// A term prepared against one snapshot: text terms become a per-row hit list (one scan of the
+/// snapshot's haystack), lists become bit masks over the enums' ordinals.
+enum Test {
+    Hits(Vec<bool>),
+    Status(u8),
+    Slot(Vec<bool>),
+    Health(u8),
+    Freshness(u8),
+    Age { of: AgeOf, cmp: Cmp, limit_ms: i64 },
+}
+
+fn mask<T: PartialEq>(all: &[T], list: &[T]) -> u8 {
+    all.iter()
+        .enumerate()
+        .filter(|(_, x)| list.contains(x))
+        .fold(0, |m, (i, _)| m | (1 << i))
+}
+
+impl Test {
+    fn prepare(atom: &Atom, snap: &FleetSnapshot) -> Self {
+        match atom {
+            Atom::Text(text) => {
+                let mut hits = vec![false; snap.rows.len()];
+                // The separator cannot be typed into a filter; a text holding it matches nothing.
+                if !text.contains('\0') {
+                    for (pos, _) in snap.haystack.match_indices(text.as_str()) {
+                        let row = snap.starts.partition_point(|&s| s as usize <= pos) - 1;
+                        hits[row] = true;
+                    }
+                }
+                Test::Hits(hits)
+            }
+            Atom::Status(l) => Test::Status(mask(&MachineStatus::ALL, l)),
+            Atom::Slot(l) => Test::Slot(
+                snap.slot_names
+                    .iter()
+                    .map(|name| l.iter().any(|s| s == name))
+                    .collect(),
+            ),
+            Atom::Health(l) => Test::Health(mask(&HeartbeatHealth::ALL, l)),
+            Atom::Freshness(l) => Test::Freshness(mask(&BackupFreshness::ALL, l)),
+            Atom::Age { of, cmp, secs } => Test::Age {
+                of: *of,
+                cmp: *cmp,
+                limit_ms: (*secs as i64) * 1000,
+            },
+        }
+    }
+
+    fn passes(&self, i: usize, h: &Hot, now_ms: i64) -> bool {
+        match self {
+            Test::Hits(hits) => hits[i],
+            Test::Status(m) => m & (1 << h.status) != 0,
+            Test::Slot(allowed) => allowed.get(h.slot_rank as usize).copied().unwrap_or(false),
+            Test::Health(m) => m & (1 << h.health) != 0,
+            Test::Freshness(m) => m & (1 << h.freshness) != 0,
+            Test::Age { of, cmp, limit_ms } => {
+                let at = match of {
+                    AgeOf::Heartbeat => h.hb_at,
+                    AgeOf::Backup => h.backup_at,
+                };
+                match (at, cmp) {
+                    (None, Cmp::Older) => true,
+                    (None, Cmp::Younger) => false,
+                    (Some(at), Cmp::Older) => now_ms - at > *limit_ms,
+                    (Some(at), Cmp::Younger) => now_ms - at < *limit_ms,
+                }
+            }
+        }
+    }
+}
+
+impl Filter {
+    /// The rows of `order` that pass the filter (and faults-only), in the same order. The fast path
+    /// of [`Filter::matches`] (same answers; a test checks it) over the snapshot's packed columns.
+    pub fn select(
+        &self,
+        snap: &FleetSnapshot,
+        order: impl Iterator<Item = u32>,
+        faults_only: bool,
+        now_ms: i64,
+    ) -> Vec<u32> {
+        let tests: Vec<(bool, Test)> = self
+            .terms
+            .iter()
+            .map(|t| (t.negated, Test::prepare(&t.atom, snap)))
+            .collect();
+        order
+            .filter(|&i| {
+                let h = &snap.hot[i as usize];
+                (!faults_only || h.fault)
+                    && tests
+                        .iter()
+                        .all(|(negated, t)| t.passes(i as usize, h, now_ms) != *negated)
+            })
+            .collect()
     }
 }
 

@@ -111,6 +111,26 @@ fn is_fault(m: &MachineStatusResponse) -> bool {
         || backup_is_old(m)
 }
 
+/// The few values the filter reads for every row, packed together so a filter pass over 100k rows
+/// reads 4 MB of contiguous memory instead of 100k scattered rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Hot {
+    pub hb_at: Option<i64>,
+    pub backup_at: Option<i64>,
+    /// Positions in `MachineStatus::ALL`, `HeartbeatHealth::ALL`, `BackupFreshness::ALL`.
+    pub status: u8,
+    pub health: u8,
+    pub freshness: u8,
+    pub fault: bool,
+    /// Index into [`FleetSnapshot::slot_names`].
+    pub slot_rank: u32,
+}
+
+/// Position of `value` in `all` (the enums' `ALL` tables), as a bit index.
+fn ordinal<T: PartialEq>(all: &[T], value: &T) -> u8 {
+    all.iter().position(|x| x == value).unwrap_or(0) as u8
+}
+
 /// Everything one successful refresh brought.
 #[derive(Debug, Clone)]
 pub struct FleetSnapshot {
@@ -119,6 +139,16 @@ pub struct FleetSnapshot {
     pub generated_at_ms: i64,
     /// When the answer arrived, on the console's monotonic clock.
     pub received_at: Instant,
+    /// Row indices in (handle, slot, machine id) order: the default sort, already done.
+    pub by_rank: Vec<u32>,
+    /// One [`Hot`] per row, same index.
+    pub hot: Vec<Hot>,
+    /// Every row's search text, `\0`-separated, and where each row's starts: free filter text is
+    /// one substring scan of this string.
+    pub haystack: String,
+    pub starts: Vec<u32>,
+    /// Distinct runtime slots, sorted; a row's `slot_rank` indexes it.
+    pub slot_names: Vec<String>,
 }
 
 impl FleetSnapshot {
@@ -137,26 +167,50 @@ impl FleetSnapshot {
         for (rank, &i) in order.iter().enumerate() {
             rows[i as usize].rank = rank as u32;
         }
-        dense_rank(&mut rows, |m| m.handle.as_str(), |r, v| r.handle_rank = v);
-        dense_rank(
+        let _ = dense_rank(&mut rows, |m| m.handle.as_str(), |r, v| r.handle_rank = v);
+        let _ = dense_rank(
             &mut rows,
             |m| m.clerk_user_id.as_str(),
             |r, v| r.user_rank = v,
         );
-        dense_rank(
+        let slot_names = dense_rank(
             &mut rows,
             |m| m.runtime_slot.as_str(),
             |r, v| r.slot_rank = v,
         );
-        dense_rank(
+        let _ = dense_rank(
             &mut rows,
             |m| m.image_version.as_str(),
             |r, v| r.image_rank = v,
         );
+        let hot = rows
+            .iter()
+            .map(|r| Hot {
+                hb_at: r.hb_at,
+                backup_at: r.backup_at,
+                status: ordinal(&MachineStatus::ALL, &r.machine.status),
+                health: ordinal(&HeartbeatHealth::ALL, &r.machine.heartbeat.health),
+                freshness: ordinal(&BackupFreshness::ALL, &r.machine.backup.freshness),
+                fault: r.fault,
+                slot_rank: r.slot_rank,
+            })
+            .collect();
+        let mut haystack = String::with_capacity(rows.iter().map(|r| r.search.len() + 1).sum());
+        let mut starts = Vec::with_capacity(rows.len());
+        for r in &rows {
+            starts.push(haystack.len() as u32);
+            haystack.push_str(&r.search);
+            haystack.push('\0');
+        }
         Self {
             rows,
             generated_at_ms,
             received_at,
+            by_rank: order,
+            hot,
+            haystack,
+            starts,
+            slot_names,
         }
     }
 
@@ -172,25 +226,31 @@ impl FleetSnapshot {
     }
 }
 
-/// Gives every row the rank of its `text` among the distinct values (equal text, equal rank).
+/// Gives every row the rank of its `text` among the distinct values (equal text, equal rank);
+/// returns the distinct values in rank order.
 fn dense_rank(
     rows: &mut [FleetRow],
     text: impl Fn(&MachineStatusResponse) -> &str,
     set: impl Fn(&mut FleetRow, u32),
-) {
+) -> Vec<String> {
     let mut order: Vec<u32> = (0..rows.len() as u32).collect();
     order.sort_unstable_by(|&a, &b| {
         text(&rows[a as usize].machine).cmp(text(&rows[b as usize].machine))
     });
     let mut rank = 0u32;
+    let mut names = Vec::new();
     for n in 0..order.len() {
-        if n > 0
-            && text(&rows[order[n] as usize].machine) != text(&rows[order[n - 1] as usize].machine)
+        if n == 0 {
+            names.push(text(&rows[order[n] as usize].machine).to_owned());
+        } else if text(&rows[order[n] as usize].machine)
+            != text(&rows[order[n - 1] as usize].machine)
         {
             rank += 1;
+            names.push(text(&rows[order[n] as usize].machine).to_owned());
         }
         set(&mut rows[order[n] as usize], rank);
     }
+    names
 }
 
 /// Age buckets of the header sparkline (upper bounds in seconds; the last bucket is open).

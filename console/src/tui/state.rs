@@ -514,15 +514,19 @@ impl State {
         };
         let now_ms = snap.server_now_ms(now);
         let rows = &snap.rows;
-        let mut view: Vec<u32> = (0..rows.len() as u32)
-            .filter(|&i| {
-                let r = &rows[i as usize];
-                (!self.faults_only || r.fault) && self.filter.matches(r, now_ms)
-            })
-            .collect();
-        sort::sort_indices(&mut view, rows, self.sort, &|r: &FleetRow| {
-            self.pending_text(r)
-        });
+        let view: Vec<u32> = if self.sort == SortSpec::default() {
+            // The default order was computed with the snapshot: filtering keeps it.
+            self.filter
+                .select(snap, snap.by_rank.iter().copied(), self.faults_only, now_ms)
+        } else {
+            let mut view = self
+                .filter
+                .select(snap, 0..rows.len() as u32, self.faults_only, now_ms);
+            sort::sort_indices(&mut view, rows, self.sort, &|r: &FleetRow| {
+                self.pending_text(r)
+            });
+            view
+        };
         self.view = view;
         self.reselect();
     }

@@ -152,4 +152,35 @@ mod properties {
             }
         }
     }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_selects_exactly_what_the_reference_matcher_accepts(
+            picks in proptest::collection::vec((0..TERMS.len(), any::<bool>()), 0..4),
+            secs in 0i64..7200,
+            faults_only in any::<bool>(),
+            large in any::<bool>(),
+        ) {
+            let fleet = if large { fixture::large(3000) } else { fixture::small() };
+            let snap = FleetSnapshot::new(fleet, std::time::Instant::now());
+            let now_ms = fixture::generated_at().timestamp_millis() + secs * 1000;
+            let text = picks
+                .iter()
+                .map(|(i, neg)| format!("{}{}", if *neg { "!" } else { "" }, TERMS[*i]))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let filter = Filter::parse(&text).unwrap();
+            let fast = filter.select(&snap, snap.by_rank.iter().copied(), faults_only, now_ms);
+            let reference: Vec<u32> = snap
+                .by_rank
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let row = &snap.rows[i as usize];
+                    (!faults_only || row.fault) && filter.matches(row, now_ms)
+                })
+                .collect();
+            prop_assert_eq!(fast, reference);
+        }
+    }
 }
