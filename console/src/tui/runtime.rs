@@ -46,6 +46,8 @@ use crate::tui::view;
 pub const FRAME: Duration = Duration::from_millis(33);
 /// How often ages are re-rendered while nothing else happens.
 pub const TICK: Duration = Duration::from_secs(1);
+/// The shortest refresh interval honoured (a smaller one is raised to it).
+pub const MIN_REFRESH: Duration = Duration::from_millis(500);
 /// The longest wait between two refresh attempts while the platform does not answer.
 pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
@@ -240,6 +242,8 @@ pub async fn refresher(
     tx: mpsc::Sender<Msg>,
     refresh_now: Arc<Notify>,
 ) {
+    // A zero interval would refresh in a tight loop.
+    let every = every.max(MIN_REFRESH);
     let mut attempt = 0u32;
     loop {
         let msg = refresh_once(&client, &mut attempt).await;

@@ -274,3 +274,34 @@ fn no_color_keeps_every_signal_without_any_colour() {
     }
     settings().bind(|| insta::assert_snapshot!("fleet_styles_no_color", text));
 }
+
+#[test]
+fn every_screen_renders_on_tiny_terminals_without_panicking() {
+    let clock = Clock::new();
+    let scripts = [
+        "",
+        "f",
+        "/status:bogus<Enter>",
+        "?",
+        "m",
+        "<Enter>",
+        "r",
+        "d",
+        "gjjjjr<Tab><Enter>",
+    ];
+    for script in scripts {
+        let mut state = small(clock);
+        press(&mut state, script, clock.at(1));
+        for (w, h) in [(1u16, 1u16), (10, 5), (20, 8), (40, 10), (79, 23)] {
+            update(
+                &mut state,
+                Msg::Resize {
+                    width: w,
+                    height: h,
+                },
+                clock.at(1),
+            );
+            let _ = crate::support::screen(&state, w, h, clock.at(1));
+        }
+    }
+}
