@@ -1,4 +1,4 @@
-//! The explicit steps of a scenario, one file per step kind, each in the order parse (the serde
+//! The explicit steps of a scenario, one file per `action`, each in the order parse (the serde
 //! struct and `validate`), apply (what it does to the fleet), encode (serde back to TOML/JSON).
 //!
 //! A step is a `[[step]]` table whose `action` names the kind; every other key belongs to that kind
@@ -10,12 +10,19 @@ pub mod backup;
 pub mod boot;
 pub mod check_events;
 pub mod check_status;
+pub mod clear_faults;
 pub mod crash;
 pub mod delete;
 pub mod fault;
+pub mod heartbeat;
+pub mod lose_disk;
 pub mod provision;
+pub mod provision_burst;
+pub mod reconcile;
 pub mod recover;
-pub mod restart;
+pub mod recover_concurrent;
+pub mod restart_control_plane;
+pub mod restart_database;
 pub mod wait_for;
 pub mod workload;
 
@@ -27,25 +34,25 @@ use super::run::Run;
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Step {
     Provision(provision::Provision),
-    ProvisionBurst(provision::ProvisionBurst),
+    ProvisionBurst(provision_burst::ProvisionBurst),
     Boot(boot::Boot),
     Workload(workload::WriteRows),
     Backup(backup::Backup),
-    Heartbeat(backup::Heartbeat),
+    Heartbeat(heartbeat::Heartbeat),
     Crash(crash::Crash),
-    LoseDisk(crash::LoseDisk),
+    LoseDisk(lose_disk::LoseDisk),
     Recover(recover::Recover),
-    RecoverConcurrent(recover::RecoverConcurrent),
+    RecoverConcurrent(recover_concurrent::RecoverConcurrent),
     Delete(delete::Delete),
     CheckStatus(check_status::CheckStatus),
     CheckEvents(check_events::CheckEvents),
     Advance(advance::Advance),
-    Reconcile(advance::Reconcile),
+    Reconcile(reconcile::Reconcile),
     WaitFor(wait_for::WaitFor),
-    RestartControlPlane(restart::RestartControlPlane),
-    RestartDatabase(restart::RestartDatabase),
+    RestartControlPlane(restart_control_plane::RestartControlPlane),
+    RestartDatabase(restart_database::RestartDatabase),
     Fault(fault::Fault),
-    ClearFaults(fault::ClearFaults),
+    ClearFaults(clear_faults::ClearFaults),
 }
 
 impl Step {

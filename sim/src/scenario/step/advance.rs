@@ -1,5 +1,4 @@
 //! `advance`: the harness clock moves forward (`by = "2h"`); nothing else happens on its own.
-//! `reconcile`: the control plane's reconciler runs `passes` full passes.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,33 +21,6 @@ impl Advance {
 
     pub async fn apply(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
         run.fleet.advance(self.by.0);
-        Ok(())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Reconcile {
-    #[serde(default = "one")]
-    pub passes: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl Reconcile {
-    pub fn validate(&self) -> Result<(), String> {
-        if !(1..=100).contains(&self.passes) {
-            return Err("passes must be 1..=100".into());
-        }
-        Ok(())
-    }
-
-    pub async fn apply(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
-        for _ in 0..self.passes {
-            run.reconcile().await;
-        }
         Ok(())
     }
 }

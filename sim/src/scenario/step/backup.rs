@@ -1,5 +1,4 @@
-//! `backup`: the user's host takes its hourly backup now (`expect = "ok"` or `"fail"`), and
-//! `heartbeat`: registered hosts (or one user's) post a heartbeat.
+//! `backup`: the user's host takes its hourly backup now (`expect = "ok"` or `"fail"`).
 //!
 //! Every backup is checked as it happens: the `latest` pointer is read before and after, and a
 //! failed backup that moved it is a `failed_backup_keeps_latest` violation. A successful one
@@ -12,7 +11,7 @@ use crate::host::SimHost;
 use crate::scenario::format::check_user;
 use crate::scenario::history::Kind;
 use crate::scenario::invariant::{Invariant, Violation};
-use crate::scenario::run::{HostPhase, Run};
+use crate::scenario::run::Run;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -84,64 +83,5 @@ pub(crate) async fn backup_host(run: &mut Run<'_>, host: &SimHost) -> Result<(),
             }
             Err(e.to_string())
         }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Heartbeat {
-    /// Only this user's host; default every registered host that is up.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-}
-
-impl Heartbeat {
-    pub fn validate(&self) -> Result<(), String> {
-        self.user.as_deref().map_or(Ok(()), check_user)
-    }
-
-    pub async fn apply(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
-        let hosts = match &self.user {
-            Some(u) => vec![run.host_of_user(u).await?],
-            None => run
-                .fleet
-                .hosts()
-                .into_iter()
-                .filter(|h| run.phases.get(&h.server_id) == Some(&HostPhase::Registered))
-                .collect(),
-        };
-        for host in hosts {
-            heartbeat_host(run, &host).await;
-        }
-        Ok(())
-    }
-}
-
-pub(crate) async fn heartbeat_host(run: &mut Run<'_>, host: &SimHost) {
-    if !host.is_up() {
-        return;
-    }
-    let who = format!("host/{}", host.server_id);
-    run.history
-        .record(Kind::Invoke, &who, "POST /vps/heartbeat", json!(null));
-    match host.heartbeat(None).await {
-        Ok(code) if code < 400 => run.history.record(
-            Kind::Ok,
-            &who,
-            "POST /vps/heartbeat",
-            json!({"status": code}),
-        ),
-        Ok(code) => run.history.record(
-            Kind::Fail,
-            &who,
-            "POST /vps/heartbeat",
-            json!({"status": code}),
-        ),
-        Err(e) => run.history.record(
-            Kind::Info,
-            &who,
-            "POST /vps/heartbeat",
-            json!({"error": e.to_string()}),
-        ),
     }
 }

@@ -1,5 +1,4 @@
-//! `crash`: the user's host stops (nothing it does succeeds afterwards); `lose_disk`: its disk is
-//! gone (gate marker and database rows).
+//! `crash`: the user's host stops; nothing it does succeeds afterwards.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -26,30 +25,6 @@ impl Crash {
             Kind::Fault,
             &format!("host/{}", host.server_id),
             "crash",
-            json!({"user": self.user}),
-        );
-        Ok(())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoseDisk {
-    pub user: String,
-}
-
-impl LoseDisk {
-    pub fn validate(&self) -> Result<(), String> {
-        check_user(&self.user)
-    }
-
-    pub async fn apply(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
-        let host = run.host_of_user(&self.user).await?;
-        host.lose_disk().await?;
-        run.history.record(
-            Kind::Fault,
-            &format!("host/{}", host.server_id),
-            "lose_disk",
             json!({"user": self.user}),
         );
         Ok(())

@@ -1,5 +1,4 @@
-//! `provision`: `POST /vps/provision` for one user; `provision_burst`: for many users at once
-//! (sequentially, as fast as the runner can issue them).
+//! `provision`: `POST /vps/provision` for one user.
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -69,35 +68,4 @@ pub(crate) async fn provision_one(
         )
         .await;
     expect_code(&format!("provision {user}"), expect, r.status, &r.body)
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProvisionBurst {
-    /// How many users (`<prefix>_0000` …).
-    pub users: u32,
-    #[serde(default = "burst_prefix")]
-    pub prefix: String,
-}
-
-fn burst_prefix() -> String {
-    "burst".into()
-}
-
-impl ProvisionBurst {
-    pub fn validate(&self) -> Result<(), String> {
-        if !(1..=1000).contains(&self.users) {
-            return Err("users must be 1..=1000".into());
-        }
-        check_user(&format!("{}_0000", self.prefix))
-    }
-
-    pub async fn apply(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
-        for i in 0..self.users {
-            let user = format!("{}_{i:04}", self.prefix);
-            let handle = default_handle(&user);
-            provision_one(run, &user, &handle, 202).await?;
-        }
-        Ok(())
-    }
 }
