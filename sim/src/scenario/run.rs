@@ -12,7 +12,7 @@
 //! `matrix-sim` do) so every task's log lines land in that buffer; the `no_secrets` invariant
 //! reads it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -467,7 +467,7 @@ impl<'p> Run<'p> {
         Ok(())
     }
 
-    /// Hosts that are up but not running anything the registry knows of stay; this only checks.
+    /// Live rows still `provisioning` or `recovering`.
     pub async fn transient_rows(&self) -> anyhow::Result<usize> {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM user_machines WHERE deleted_at IS NULL \
@@ -756,9 +756,4 @@ fn compact(step: &Value) -> String {
         })
         .collect();
     format!("{action} {}", rest.join(" ")).trim_end().to_owned()
-}
-
-/// Users the runner knows, sorted (for deterministic iteration).
-pub fn known_users(run: &Run<'_>) -> BTreeSet<String> {
-    run.users.keys().cloned().collect()
 }
