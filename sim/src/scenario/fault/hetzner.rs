@@ -1,13 +1,12 @@
 //! `target = "hetzner"`: a rule for the fake Hetzner API (an error status and code, latency,
-//! commit-then-drop, drop-before-commit, an action ending in `error`), or `vanish` / `set_status`
-//! of the user's server.
+//! commit-then-drop, drop-before-commit, an action ending in `error`).
 
 use serde::{Deserialize, Serialize};
 
 use super::When;
 use crate::fake_hetzner::{FaultEffect, FaultOp, FaultRule};
 use crate::scenario::duration::SimDuration;
-use crate::scenario::format::{check_status_code, check_user};
+use crate::scenario::format::check_status_code;
 use crate::scenario::run::Run;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,9 +51,6 @@ pub struct HetznerFault {
     pub times: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
-    /// Instead of a rule: the user's server disappears (404 from now on).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vanish_user: Option<String>,
 }
 
 impl HetznerFault {
@@ -70,9 +66,6 @@ impl HetznerFault {
         self.when().validate()?;
         if let Some(s) = self.status {
             check_status_code(s)?;
-        }
-        if let Some(u) = &self.vanish_user {
-            check_user(u)?;
         }
         match self.effect {
             HetznerEffect::Latency => match self.latency {
