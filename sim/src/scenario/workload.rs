@@ -1,5 +1,6 @@
-//! The random campaign: a goal workload (users write rows and back up every round, and the
-//! operator recovers whatever crashed) with fault workloads drawn from the run's seeded generator
+//! The random campaign: a goal workload (hosts heartbeat every tick, users write rows and back up
+//! every round, and the operator recovers what the control plane reports unreachable) with fault
+//! workloads drawn from the run's seeded generator
 //! at stated probabilities (FoundationDB-style). Convergence and the invariants follow it.
 //!
 //! Every draw comes from `Run::rng`, in a fixed order (rounds, then users sorted by id, then the
@@ -13,8 +14,10 @@ use serde_json::json;
 use super::duration::SimDuration;
 use super::format::check_probability;
 use super::history::Kind;
+use super::run::HostPhase;
 use super::run::Run;
 use super::step::backup::backup_host;
+use super::step::heartbeat::heartbeat_host;
 use super::step::provision::{default_handle, provision_one};
 use crate::fake_hetzner::{FaultOp, FaultRule, FaultWhen};
 use crate::fake_r2::{R2FaultRule, R2Op};
@@ -134,7 +137,16 @@ impl Workload {
             run.progress(&format!("  round {}/{}", round + 1, self.rounds));
             let ticks = (self.round.0.as_secs() / self.tick.0.as_secs().max(1)).max(1);
             for _ in 0..ticks {
-                run.world_round(self.tick.0).await?;
+                // One tick of the world, with heartbeats before the reconciler judges health.
+                run.fleet.advance(self.tick.0);
+                run.boot_hosts(false).await?;
+                run.register_ready().await;
+                for host in run.fleet.hosts() {
+                    if run.phases.get(&host.server_id) == Some(&HostPhase::Registered) {
+                        heartbeat_host(run, &host).await;
+                    }
+                }
+                run.reconcile().await;
             }
             for user in &users {
                 self.user_round(run, user, faults).await?;
@@ -162,7 +174,9 @@ impl Workload {
             return Ok(());
         };
         if !host.is_up() {
-            if self.recover && row.status == "running" {
+            // Detect: the operator recovers once the control plane reports the heartbeat
+            // unreachable (it asks only about hosts that are down, to keep the history short).
+            if self.recover && row.status == "running" && unreachable(run, &row.machine_id).await {
                 let allow_empty = run.user(user).last_good_backup.is_none();
                 let mut body = json!({"clerkUserId": user});
                 if allow_empty {
@@ -219,6 +233,13 @@ impl Workload {
         }
         Ok(())
     }
+}
+
+async fn unreachable(run: &mut Run<'_>, machine_id: &str) -> bool {
+    let r = run
+        .call(Method::GET, &format!("/vps/{machine_id}/status"), None)
+        .await;
+    r.body["heartbeat"]["health"] == "unreachable"
 }
 
 impl FaultWorkload {
