@@ -139,6 +139,11 @@ pub const EMPTY_CONFIRM_WORD: &str = "empty";
 pub const WARN_NO_BACKUP: &str = "⚠ NO BACKUP TO RESTORE";
 pub const WARN_NO_BACKUP_DETAIL: &str =
     "The replacement would start EMPTY: every row of this user's data is lost.";
+pub const WARN_UNVERIFIED_BACKUP: &str = "⚠ BACKUP NOT VERIFIED YET";
+pub const WARN_UNVERIFIED_BACKUP_DETAIL: &str =
+    "The platform has not checked R2 yet: it checks now and refuses if there is no backup.";
+pub const NO_BACKUP_OFFER_EMPTY: &str =
+    "press r again to recover WITHOUT a backup (allowEmpty, asks first)";
 pub const WARN_OLD_BACKUP: &str = "⚠ BACKUP IS";
 pub const WARN_OLD_BACKUP_DETAIL: &str =
     "Everything written since this backup is lost by recovering from it.";

@@ -117,7 +117,9 @@ impl Spec {
                 age_seconds: self.backup_age,
                 size_bytes: snap.map(|_| 48_234_112 + self.n as i64 * 1024),
                 problem: self.problem.map(str::to_owned),
-                checked_at: Some(now - Duration::minutes(4)),
+                // Unknown freshness with no key: the platform has not checked yet.
+                checked_at: (snap.is_some() || self.freshness != BackupFreshness::Unknown)
+                    .then(|| now - Duration::minutes(4)),
             },
             pending_action: self.pending.map(str::to_owned),
             recovery: (self.status == MachineStatus::Recovering).then(|| RecoveryView {

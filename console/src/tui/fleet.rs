@@ -84,14 +84,24 @@ impl FleetRow {
     }
 }
 
-/// True when recovering `machine` would have nothing to restore from.
+/// True when recovering `machine` would have nothing to restore from: the platform's check found
+/// a broken or missing pointer, or a check happened (or the backup was graded) and found no key.
+///
+/// Before the platform's first check the key is absent and the freshness `unknown`: that backup is
+/// merely unverified (see [`backup_is_unverified`]), and a normal recover is offered; the platform
+/// checks for itself and answers 409 when there is nothing.
 pub fn machine_has_no_backup(machine: &MachineStatusResponse) -> bool {
-    machine.backup.key.is_none()
-        || machine
-            .backup
-            .problem
-            .as_deref()
-            .is_some_and(|p| NO_BACKUP_PROBLEMS.contains(&p))
+    let b = &machine.backup;
+    b.problem
+        .as_deref()
+        .is_some_and(|p| NO_BACKUP_PROBLEMS.contains(&p))
+        || (b.key.is_none() && (b.checked_at.is_some() || b.freshness != BackupFreshness::Unknown))
+}
+
+/// True when no backup has been verified yet for `machine` (no key, never checked), as opposed to
+/// a check that found nothing.
+pub fn backup_is_unverified(machine: &MachineStatusResponse) -> bool {
+    machine.backup.key.is_none() && !machine_has_no_backup(machine)
 }
 
 /// True when the backup exists but an operator must be warned before restoring it.

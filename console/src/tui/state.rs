@@ -163,6 +163,7 @@ pub struct InFlight {
     pub id: u64,
     pub target: Target,
     pub recover: bool,
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,6 +334,9 @@ pub struct State {
     pub pager: Option<Pager>,
     pub dialog: Option<Dialog>,
     pub in_flight: Vec<InFlight>,
+    /// The user and slot whose normal recover the platform refused for lack of a backup (409): the
+    /// next recover dialog for them is the `allowEmpty` path.
+    pub offer_empty: Option<(ClerkUserId, RuntimeSlot)>,
     pub log: VecDeque<LogEntry>,
     pub toast: Option<Toast>,
     next_action_id: u64,
@@ -362,6 +366,7 @@ impl State {
             pager: None,
             dialog: None,
             in_flight: Vec::new(),
+            offer_empty: None,
             log: VecDeque::new(),
             toast: None,
             next_action_id: 1,
@@ -477,6 +482,7 @@ impl State {
             id,
             target,
             recover: matches!(intent, Intent::Recover { .. }),
+            allow_empty: matches!(intent, Intent::Recover { allow_empty: true }),
         });
         self.recompute_view(now);
         Ok(Effect::Run(ActionRequest { id, kind }))
@@ -709,7 +715,17 @@ fn on_action_done(
             } else {
                 s::FAILED_DELETE
             };
-            state.notify(now, Level::Error, format!("{verb} {who}: {e}"))
+            if done.recover && !done.allow_empty && is_no_backup_refusal(&e) {
+                // Same as the CLI's hint: the platform found nothing to restore.
+                state.offer_empty = Some((done.target.user.clone(), done.target.slot.clone()));
+                state.notify(
+                    now,
+                    Level::Error,
+                    format!("{verb} {who}: {e} — {}", s::NO_BACKUP_OFFER_EMPTY),
+                )
+            } else {
+                state.notify(now, Level::Error, format!("{verb} {who}: {e}"))
+            }
         }
     }
     state.recompute_view(now);
@@ -724,6 +740,11 @@ fn on_action_done(
         });
     }
     effects
+}
+
+/// The platform's 409 for a recover with nothing to restore ("No backup snapshot available").
+fn is_no_backup_refusal(e: &ClientError) -> bool {
+    matches!(e, ClientError::Conflict(m) if m.to_ascii_lowercase().contains("backup"))
 }
 
 fn on_key(state: &mut State, ev: KeyEvent, now: Instant) -> Vec<Effect> {
@@ -943,8 +964,13 @@ fn open_dialog(state: &mut State, action: Action, now: Instant) {
         return;
     }
     let kind = if action == Action::Recover {
+        // The platform said "no backup" for this user and slot: go the allowEmpty way this time.
+        let refused_empty = state
+            .offer_empty
+            .take_if(|(user, slot)| *user == target.user && *slot == target.slot)
+            .is_some();
         DialogKind::Recover {
-            no_backup: machine_has_no_backup(&machine),
+            no_backup: refused_empty || machine_has_no_backup(&machine),
             backup: machine.backup.clone(),
         }
     } else {

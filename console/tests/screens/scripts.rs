@@ -473,3 +473,74 @@ fn key_releases_are_ignored() {
     assert!(!state.quitting);
     assert_eq!(press(&mut state, "q", clock.at(1)), vec![Effect::Quit]);
 }
+
+#[test]
+fn an_unverified_backup_gets_a_normal_recover_and_a_no_backup_409_offers_allow_empty() {
+    let clock = Clock::new();
+    let mut state = small(clock);
+    // mallory: no key, freshness unknown, never checked by the platform.
+    select(&mut state, "mallory", "primary", clock.at(1));
+    press(&mut state, "r", clock.at(1));
+    let text = screen(&state, 200, 50, clock.at(1));
+    assert!(text.contains(s::WARN_UNVERIFIED_BACKUP), "{text}");
+    assert!(!text.contains(s::WARN_NO_BACKUP), "{text}");
+    let effects = press(&mut state, "<Tab><Enter>", clock.at(1));
+    let (id, allow_empty) = match &effects[..] {
+        [Effect::Run(r)] => match &r.kind {
+            ActionKind::Recover { allow_empty, .. } => (r.id, *allow_empty),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("expected one recover, got {other:?}"),
+    };
+    assert!(!allow_empty, "an unverified backup is not a missing one");
+    // The platform checks and finds nothing.
+    update(
+        &mut state,
+        Msg::ActionDone {
+            id,
+            outcome: Err(ActionFailure::Client(
+                matrix_console::client::ClientError::Conflict(
+                    "No backup snapshot available".into(),
+                ),
+            )),
+        },
+        clock.at(2),
+    );
+    let text = screen(&state, 200, 50, clock.at(2));
+    assert!(text.contains(s::NO_BACKUP_OFFER_EMPTY), "{text}");
+    // r again: step one leads to the typed `empty` step, then allowEmpty.
+    assert!(press(&mut state, "r<Tab><Enter>", clock.at(3)).is_empty());
+    let effects = press(&mut state, "empty<Tab><Enter>", clock.at(3));
+    match runs(&effects)[..] {
+        [ActionKind::Recover { allow_empty, .. }] => assert!(*allow_empty),
+        ref other => panic!("expected one allowEmpty recover, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_checked_backup_with_no_key_or_a_broken_pointer_counts_as_none() {
+    use control_plane::health::BackupFreshness;
+    use matrix_console::tui::fleet::machine_has_no_backup;
+    let now = fixture::generated_at();
+    let mut m = Spec::running(1, "alice", "user_alice").build(now);
+    assert!(!machine_has_no_backup(&m));
+    for p in [
+        "missing_pointer",
+        "invalid_pointer",
+        "missing_object",
+        "empty_object",
+    ] {
+        m.backup.problem = Some(p.into());
+        assert!(machine_has_no_backup(&m), "{p}");
+    }
+    m.backup.problem = None;
+    m.backup.key = None;
+    m.backup.freshness = BackupFreshness::Unknown;
+    m.backup.checked_at = None;
+    assert!(
+        !machine_has_no_backup(&m),
+        "never checked: unverified, not missing"
+    );
+    m.backup.checked_at = Some(now);
+    assert!(machine_has_no_backup(&m), "checked and found nothing");
+}

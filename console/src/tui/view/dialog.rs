@@ -54,6 +54,13 @@ pub fn render(
                 if let Some(p) = &backup.problem {
                     lines.push(Line::raw(format!("{} {p}", s::DIALOG_PROBLEM)));
                 }
+            } else if backup.key.is_none() {
+                // Never checked: a normal recover; the platform checks and refuses (409) if empty.
+                lines.push(Line::styled(
+                    format!("{} ", s::WARN_UNVERIFIED_BACKUP),
+                    theme.alarm(),
+                ));
+                lines.push(Line::raw(s::WARN_UNVERIFIED_BACKUP_DETAIL));
             } else {
                 let age = match (backup.snapshot_at, now_ms) {
                     (Some(at), Some(now)) => fmt_age((now - at.timestamp_millis()) / 1000),
