@@ -22,6 +22,7 @@ use control_plane::api::types::{
     RouteResponse,
 };
 use control_plane::ids::{ClerkUserId, Handle, MachineId, RuntimeSlot};
+use control_plane::status::MachineStatus;
 use crossterm::event::{Event, KeyEvent};
 use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
@@ -40,6 +41,9 @@ pub const LOG_CAPACITY: usize = 1000;
 /// Rows of the fleet screen that are not table rows: 4 header lines, the table's column titles,
 /// the filter/sort line and the footer.
 pub const FLEET_CHROME_ROWS: u16 = 7;
+/// How long an action the platform accepted keeps its machine locked when no refresh shows it
+/// pending or settled (the platform still refuses a duplicate with 409 after that).
+pub const SETTLE_FOR: Duration = Duration::from_secs(30);
 /// How many events the inspect view asks for.
 pub const INSPECT_EVENTS: u32 = 200;
 
@@ -164,6 +168,52 @@ pub struct InFlight {
     pub target: Target,
     pub recover: bool,
     pub allow_empty: bool,
+}
+
+/// An action the platform accepted (or whose outcome is unknown) that no fleet snapshot shows yet:
+/// the machine stays locked, as if the action were still in flight.
+#[derive(Debug, Clone)]
+pub struct Settling {
+    pub target: Target,
+    pub recover: bool,
+    /// The replacement's machine id, when a recovery was accepted.
+    pub new_machine_id: Option<MachineId>,
+    /// When the outcome arrived: only snapshots received after it count.
+    pub since: Instant,
+}
+
+impl Settling {
+    fn matches(&self, target: &Target) -> bool {
+        self.target.machine_id == target.machine_id
+            || self.new_machine_id == Some(target.machine_id)
+            || (self.target.user == target.user && self.target.slot == target.slot)
+    }
+
+    /// True when `snap` (received after the outcome) shows the action pending or done.
+    fn seen_in(&self, snap: &FleetSnapshot) -> bool {
+        if snap.received_at <= self.since {
+            return false;
+        }
+        let mut rows =
+            snap.rows.iter().map(|r| &r.machine).filter(|m| {
+                m.clerk_user_id == self.target.user && m.runtime_slot == self.target.slot
+            });
+        if self.recover {
+            rows.any(|m| {
+                m.pending_action.is_some()
+                    || m.status == MachineStatus::Recovering
+                    || m.machine_id != self.target.machine_id
+            })
+        } else {
+            let row = snap
+                .rows
+                .iter()
+                .find(|r| r.machine.machine_id == self.target.machine_id);
+            row.is_none_or(|r| {
+                r.machine.pending_action.is_some() || r.machine.status == MachineStatus::Deleted
+            })
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,6 +384,8 @@ pub struct State {
     pub pager: Option<Pager>,
     pub dialog: Option<Dialog>,
     pub in_flight: Vec<InFlight>,
+    /// Actions answered but not yet visible in a refresh (see [`Settling`]).
+    pub settling: Vec<Settling>,
     /// The user and slot whose normal recover the platform refused for lack of a backup (409): the
     /// next recover dialog for them is the `allowEmpty` path.
     pub offer_empty: Option<(ClerkUserId, RuntimeSlot)>,
@@ -366,6 +418,7 @@ impl State {
             pager: None,
             dialog: None,
             in_flight: Vec::new(),
+            settling: Vec::new(),
             offer_empty: None,
             log: VecDeque::new(),
             toast: None,
@@ -429,7 +482,8 @@ impl State {
         if self.in_flight.iter().any(|f| {
             f.target.machine_id == target.machine_id
                 || (f.target.user == target.user && f.target.slot == target.slot)
-        }) {
+        }) || self.settling.iter().any(|s| s.matches(target))
+        {
             return Err(Refusal::InFlight);
         }
         let platform_pending = self
@@ -591,6 +645,9 @@ pub fn update(state: &mut State, msg: Msg, now: Instant) -> Vec<Effect> {
             vec![]
         }
         Msg::Tick => {
+            state
+                .settling
+                .retain(|s| now.saturating_duration_since(s.since) < SETTLE_FOR);
             if let Some(snap) = &state.snapshot {
                 state.pulse = Pulse::compute(snap, now);
                 if state.filter.depends_on_time() {
@@ -609,6 +666,9 @@ pub fn update(state: &mut State, msg: Msg, now: Instant) -> Vec<Effect> {
             state.connection = Connection::Live;
             state.last_ok = Some(snap.received_at);
             state.pulse = Pulse::compute(&snap, now);
+            state.settling.retain(|s| {
+                !s.seen_in(&snap) && now.saturating_duration_since(s.since) < SETTLE_FOR
+            });
             state.snapshot = Some(*snap);
             state.recompute_view(now);
             vec![]
@@ -684,6 +744,22 @@ fn on_action_done(
         return vec![];
     };
     let done = state.in_flight.remove(pos);
+    // Until a refresh shows it, the machine stays locked: the platform may not report it pending yet.
+    let accepted = match &outcome {
+        Ok(ActionSuccess::Recovered(r)) => Some(Some(r.machine_id)),
+        Ok(ActionSuccess::Deleted(_)) => Some(None),
+        // No answer: the write may have landed.
+        Err(ActionFailure::Client(e)) if e.is_unreachable() => Some(None),
+        Err(_) => None,
+    };
+    if let Some(new_machine_id) = accepted {
+        state.settling.push(Settling {
+            target: done.target.clone(),
+            recover: done.recover,
+            new_machine_id,
+            since: now,
+        });
+    }
     let who = format!(
         "{} ({}/{})",
         done.target.handle, done.target.user, done.target.slot

@@ -544,3 +544,98 @@ fn a_checked_backup_with_no_key_or_a_broken_pointer_counts_as_none() {
     m.backup.checked_at = Some(now);
     assert!(machine_has_no_backup(&m), "checked and found nothing");
 }
+
+#[test]
+fn an_accepted_action_keeps_the_machine_locked_until_a_later_refresh_shows_it() {
+    let clock = Clock::new();
+    let mut state = small(clock);
+    select(&mut state, "dave", "primary", clock.at(1));
+    let effects = press(&mut state, "r<Tab><Enter>", clock.at(1));
+    let Effect::Run(request) = &effects[0] else {
+        panic!("{effects:?}")
+    };
+    let ActionKind::Recover {
+        machine_id, slot, ..
+    } = request.kind.clone()
+    else {
+        panic!()
+    };
+    update(
+        &mut state,
+        Msg::ActionDone {
+            id: request.id,
+            outcome: Ok(ActionSuccess::Recovered(RecoverResponse {
+                old_machine_id: machine_id,
+                machine_id: fixture::machine_id(99),
+                runtime_slot: slot,
+                status: MachineStatus::Recovering,
+                eta_seconds: 90,
+            })),
+        },
+        clock.at(2),
+    );
+    assert!(state.in_flight.is_empty());
+    // The HTTP call returned; no refresh shows it pending yet: a second action is refused.
+    let refused = |state: &mut matrix_console::tui::state::State, at| {
+        assert!(press(state, "r", clock.at(at)).is_empty());
+        assert!(state.dialog.is_none(), "recover slipped through at {at}s");
+        assert!(runs(&press(state, "d", clock.at(at))).is_empty());
+        assert!(state.dialog.is_none(), "delete slipped through at {at}s");
+        let text = screen(state, 200, 50, clock.at(at));
+        assert!(text.contains(s::REFUSED_IN_FLIGHT), "{text}");
+    };
+    refused(&mut state, 3);
+    // A refresh that still shows the old row, not pending: still locked.
+    update(
+        &mut state,
+        Msg::FleetLoaded(Box::new(FleetSnapshot::new(fixture::small(), clock.at(4)))),
+        clock.at(4),
+    );
+    select(&mut state, "dave", "primary", clock.at(4));
+    refused(&mut state, 4);
+    // The refresh showing the replacement (new id, pending) releases the console's own lock.
+    let now = fixture::generated_at();
+    let mut machines: Vec<_> = fixture::small_specs()
+        .iter()
+        .map(|s| s.build(now))
+        .collect();
+    let dave = machines
+        .iter_mut()
+        .find(|m| m.handle.as_str() == "dave")
+        .unwrap();
+    dave.machine_id = fixture::machine_id(99);
+    dave.status = MachineStatus::Recovering;
+    dave.pending_action = Some("recovering".into());
+    update(
+        &mut state,
+        Msg::FleetLoaded(Box::new(FleetSnapshot::new(
+            fixture::response(machines),
+            clock.at(5),
+        ))),
+        clock.at(5),
+    );
+    assert!(state.settling.is_empty(), "{:?}", state.settling);
+
+    // Without any refresh, the lock lasts a bounded time.
+    select(&mut state, "bob", "primary", clock.at(6));
+    let effects = press(&mut state, "dbob<Tab><Enter>", clock.at(6));
+    let Effect::Run(request) = &effects[0] else {
+        panic!("{effects:?}")
+    };
+    update(
+        &mut state,
+        Msg::ActionDone {
+            id: request.id,
+            outcome: Ok(ActionSuccess::Deleted(DeleteResponse {
+                deleted: true,
+                machine_id: request.kind.machine_id(),
+                status: MachineStatus::Deleted,
+            })),
+        },
+        clock.at(7),
+    );
+    refused(&mut state, 8);
+    update(&mut state, Msg::Tick, clock.at(7 + 31));
+    press(&mut state, "r", clock.at(7 + 31));
+    assert!(state.dialog.is_some(), "the lock expires");
+}
