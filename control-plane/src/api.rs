@@ -40,6 +40,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/vps/provision", post(handlers::provision))
         .route("/vps/register", post(handlers::register))
+        .route("/vps/boot-failure", post(handlers::boot_failure))
         .route("/vps/heartbeat", post(handlers::heartbeat))
         .route("/vps/recover", post(handlers::recover))
         .route("/vps/fleet", get(handlers::fleet))

@@ -9,6 +9,7 @@
 //! A crash between any two steps leaves a row with a pending step, an expired claim or a queued
 //! deletion — each of which the reconciler settles. See `docs/architecture.md`.
 
+pub mod boot_failure;
 pub mod create_server;
 pub mod delete;
 pub mod deletions;

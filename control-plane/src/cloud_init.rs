@@ -112,6 +112,10 @@ pub fn render(
         ("register_url", join(&platform.public_url, "vps/register")),
         ("heartbeat_url", join(&platform.public_url, "vps/heartbeat")),
         (
+            "boot_failure_url",
+            join(&platform.public_url, "vps/boot-failure"),
+        ),
+        (
             "registration_token",
             host.registration_token.expose().to_owned(),
         ),

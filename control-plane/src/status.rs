@@ -231,6 +231,38 @@ impl Actor {
     }
 }
 
+/// Where a host's restore-or-fresh gate failed closed (`POST /vps/boot-failure`). A closed set of
+/// words: hosts never send free text to the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BootFailureReason {
+    /// The completion marker exists but is not a regular file (e.g. a symlink).
+    MarkerInvalid,
+    /// `latest` could not be read or does not name a snapshot.
+    InvalidPointer,
+    /// The snapshot could not be downloaded.
+    SnapshotDownloadFailed,
+    /// The snapshot is empty.
+    SnapshotEmpty,
+    /// The snapshot's SHA-256 does not match the one recorded when it was uploaded.
+    SnapshotChecksumMismatch,
+    /// `pg_restore` failed.
+    RestoreFailed,
+}
+
+impl BootFailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootFailureReason::MarkerInvalid => "marker_invalid",
+            BootFailureReason::InvalidPointer => "invalid_pointer",
+            BootFailureReason::SnapshotDownloadFailed => "snapshot_download_failed",
+            BootFailureReason::SnapshotEmpty => "snapshot_empty",
+            BootFailureReason::SnapshotChecksumMismatch => "snapshot_checksum_mismatch",
+            BootFailureReason::RestoreFailed => "restore_failed",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,7 +194,48 @@ impl SimHost {
         if !self.is_up() {
             return Err(HostError::Down);
         }
-        gate::run(self).await
+        match gate::run(self).await {
+            Ok(outcome) => Ok(outcome),
+            Err((reason, error)) => {
+                // Best effort: the platform learns why this host will never register. A report
+                // that cannot be delivered changes nothing; the host stays closed either way.
+                let reported = self.report_boot_failure(reason).await;
+                tracing::info!(
+                    server_id = self.server_id,
+                    reason = reason.as_str(),
+                    ?reported,
+                    "restore gate failed closed"
+                );
+                Err(match error {
+                    HostError::Gate(detail) => {
+                        HostError::Gate(format!("{}: {detail}", reason.as_str()))
+                    }
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// Tells the platform where the gate failed (`POST /vps/boot-failure` with the registration
+    /// token). Returns the HTTP status, or why nothing was answered.
+    pub async fn report_boot_failure(
+        &self,
+        reason: control_plane::status::BootFailureReason,
+    ) -> Result<u16, HostError> {
+        let body = json!({
+            "machineId": self.env.machine_id,
+            "hetznerServerId": self.server_id,
+            "reason": reason,
+        });
+        let response = self
+            .http
+            .post(&self.env.boot_failure_url)
+            .bearer_auth(self.env.registration_token.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| HostError::Platform(e.without_url().to_string()))?;
+        Ok(response.status().as_u16())
     }
 
     /// Registers once. `Ok(true)` when registered, `Ok(false)` when refused in a way worth retrying.

@@ -13,8 +13,8 @@ use super::extract::{ApiJson, ApiQuery, MachineIdPath};
 use super::types::*;
 use crate::app::queries::{self, MachineView, RouteDecision};
 use crate::app::{
-    delete as delete_flow, heartbeat as heartbeat_flow, provision as provision_flow,
-    recover as recover_flow, register as register_flow,
+    boot_failure as boot_failure_flow, delete as delete_flow, heartbeat as heartbeat_flow,
+    provision as provision_flow, recover as recover_flow, register as register_flow,
 };
 use crate::error::{Error, Result};
 use crate::health::{BackupFreshness, HeartbeatHealth};
@@ -108,6 +108,20 @@ pub async fn register(
         status: MachineStatus::Running,
         warnings,
     }))
+}
+
+pub async fn boot_failure(
+    BearerToken(token): BearerToken,
+    State(s): State<ApiState>,
+    ApiJson(body): ApiJson<BootFailureRequest>,
+) -> Result<(StatusCode, Json<BootFailureResponse>)> {
+    let report = boot_failure_flow::BootFailureReport {
+        machine_id: body.machine_id,
+        hetzner_server_id: body.hetzner_server_id,
+        reason: body.reason,
+    };
+    let recorded = boot_failure_flow::boot_failure(&s.app, &token, &report).await?;
+    Ok((StatusCode::ACCEPTED, Json(BootFailureResponse { recorded })))
 }
 
 pub async fn heartbeat(

@@ -12,7 +12,7 @@ use crate::ids::{
     ClerkUserId, Handle, HetznerServerId, ImageVersion, MachineId, PublicIpv4, PublicIpv6,
     RuntimeSlot,
 };
-use crate::status::{FailureCode, MachineStatus};
+use crate::status::{BootFailureReason, FailureCode, MachineStatus};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +78,21 @@ pub struct DeleteResponse {
     pub deleted: bool,
     pub machine_id: MachineId,
     pub status: MachineStatus,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BootFailureRequest {
+    pub machine_id: MachineId,
+    pub hetzner_server_id: HetznerServerId,
+    pub reason: BootFailureReason,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BootFailureResponse {
+    /// False when the same report was already on the timeline.
+    pub recorded: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

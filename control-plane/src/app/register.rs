@@ -29,28 +29,27 @@ pub struct RegisterRequest {
     pub image_version: ImageVersion,
 }
 
-#[derive(Debug, Clone)]
-pub struct RegisterResult {
-    pub vps_meta_written: bool,
-}
-
-pub async fn register(app: &App, token: &Secret, req: &RegisterRequest) -> Result<RegisterResult> {
-    let now = app.now();
+/// What a booting host must prove before the platform takes its word (register, boot failure): it
+/// holds the row's registration token (compared in constant time, checked first so nothing about the
+/// row leaks to a caller without it), the token has not expired, the row is live and waiting for a
+/// host, and the host runs on the row's own server.
+pub(crate) fn check_host_proof(
+    row: &machines::Machine,
+    token: &Secret,
+    server_id: HetznerServerId,
+    now: chrono::DateTime<chrono::Utc>,
+    what: &'static str,
+) -> Result<()> {
     let presented = sha256_hex(token.expose());
-    let mut txn = app.db.begin().await?;
-    let row = machines::machine_get_for_update(&mut txn, req.machine_id)
-        .await?
-        .ok_or_else(|| Error::not_found("register: unknown machine"))?;
-    // Token first: nothing about the row is revealed to a caller without it.
     let token_ok = row
         .registration_token_hash
         .as_deref()
         .is_some_and(|h| constant_time_eq(h.as_bytes(), presented.as_bytes()));
     if !token_ok {
-        return Err(Error::unauthorized("register: token does not match"));
+        return Err(Error::unauthorized(format!("{what}: token does not match")));
     }
     if row.registration_token_expires_at.is_none_or(|t| t <= now) {
-        return Err(Error::unauthorized("register: token expired"));
+        return Err(Error::unauthorized(format!("{what}: token expired")));
     }
     if !row.is_live()
         || !matches!(
@@ -60,14 +59,29 @@ pub async fn register(app: &App, token: &Secret, req: &RegisterRequest) -> Resul
     {
         return Err(Error::conflict(
             msg::NOT_ALLOWED,
-            format!("register while {}", row.status),
+            format!("{what} while {}", row.status),
         ));
     }
-    if row.hetzner_server_id != Some(req.hetzner_server_id) {
-        return Err(Error::unauthorized(
-            "register: server id does not match the row",
-        ));
+    if row.hetzner_server_id != Some(server_id) {
+        return Err(Error::unauthorized(format!(
+            "{what}: server id does not match the row"
+        )));
     }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct RegisterResult {
+    pub vps_meta_written: bool,
+}
+
+pub async fn register(app: &App, token: &Secret, req: &RegisterRequest) -> Result<RegisterResult> {
+    let now = app.now();
+    let mut txn = app.db.begin().await?;
+    let row = machines::machine_get_for_update(&mut txn, req.machine_id)
+        .await?
+        .ok_or_else(|| Error::not_found("register: unknown machine"))?;
+    check_host_proof(&row, token, req.hetzner_server_id, now, "register")?;
     if !machines::machine_register(
         &mut txn,
         &row,

@@ -103,6 +103,35 @@ where
     Ok(())
 }
 
+/// Appends `e` unless an event of the same kind and reason is already filed under its machine (a
+/// report a host may repeat). Returns whether it was appended. The caller holds the row lock, so two
+/// identical reports cannot both pass the check.
+pub async fn event_append_once<'c, E>(conn: E, e: &NewEvent<'_>) -> Result<bool, sqlx::Error>
+where
+    E: sqlx::PgExecutor<'c>,
+{
+    let done = sqlx::query(
+        "INSERT INTO machine_events (at, machine_id, clerk_user_id, runtime_slot, kind, from_status, to_status, actor, reason, related_machine_id)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+         WHERE NOT EXISTS (
+             SELECT 1 FROM machine_events
+              WHERE machine_id = $2 AND kind = $5 AND reason IS NOT DISTINCT FROM $9)",
+    )
+    .bind(e.at)
+    .bind(e.machine_id.as_uuid())
+    .bind(e.clerk_user_id.as_str())
+    .bind(e.runtime_slot.as_str())
+    .bind(e.kind)
+    .bind(e.from.map(|s| s.as_str()))
+    .bind(e.to.map(|s| s.as_str()))
+    .bind(e.actor.as_str())
+    .bind(e.reason)
+    .bind(e.related.map(|m| m.as_uuid()))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Events of a machine, oldest first, including those that name it as the related machine (a
 /// replacement links back to the machine it replaced, and vice versa).
 pub async fn event_list_for_machine(

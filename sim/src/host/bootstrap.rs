@@ -16,6 +16,7 @@ pub struct HostEnv {
     pub image_version: String,
     pub register_url: String,
     pub heartbeat_url: String,
+    pub boot_failure_url: String,
     pub registration_token: Secret,
     pub heartbeat_token: Secret,
     pub heartbeat_interval_seconds: u64,
@@ -46,6 +47,7 @@ impl HostEnv {
             image_version: get("MATRIX_IMAGE_VERSION")?,
             register_url: get("MATRIX_REGISTER_URL")?,
             heartbeat_url: get("MATRIX_HEARTBEAT_URL")?,
+            boot_failure_url: get("MATRIX_BOOT_FAILURE_URL")?,
             registration_token: Secret::new(get("MATRIX_REGISTRATION_TOKEN")?),
             heartbeat_token: Secret::new(get("MATRIX_HEARTBEAT_TOKEN")?),
             heartbeat_interval_seconds: get("MATRIX_HEARTBEAT_INTERVAL_SECONDS")?

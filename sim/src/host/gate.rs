@@ -5,6 +5,7 @@ use std::path::Path;
 
 use control_plane::ids::{ClerkUserId, RuntimeSlot};
 use control_plane::r2::LatestPointer;
+use control_plane::status::BootFailureReason;
 use sha2::{Digest, Sha256};
 
 use super::{HostError, HostMode, SimHost, workload};
@@ -45,7 +46,17 @@ fn write_marker(disk: &Path, content: &str) -> Result<(), HostError> {
         .map_err(|e| HostError::Gate(format!("marker rename: {}", e.kind())))
 }
 
-pub(crate) async fn run(host: &SimHost) -> Result<GateOutcome, HostError> {
+/// Runs the gate. A failure comes with the stage it failed at, which the host reports to the platform
+/// (`POST /vps/boot-failure`) so the operator sees why the host never registered.
+pub(crate) async fn run(host: &SimHost) -> Result<GateOutcome, (BootFailureReason, HostError)> {
+    let mut stage = BootFailureReason::MarkerInvalid;
+    run_stages(host, &mut stage).await.map_err(|e| (stage, e))
+}
+
+async fn run_stages(
+    host: &SimHost,
+    stage: &mut BootFailureReason,
+) -> Result<GateOutcome, HostError> {
     if marker_is_regular(&host.disk)? {
         return Ok(GateOutcome::AlreadyDecided);
     }
@@ -53,10 +64,12 @@ pub(crate) async fn run(host: &SimHost) -> Result<GateOutcome, HostError> {
         .map_err(|_| HostError::Gate("user id".into()))?;
     let slot =
         RuntimeSlot::parse(&host.env.runtime_slot).map_err(|_| HostError::Gate("slot".into()))?;
+    *stage = BootFailureReason::InvalidPointer;
     let key = match host.r2.read_latest(&user, &slot).await {
         Err(e) => return Err(HostError::Gate(format!("R2 unavailable: {e}"))),
         Ok(LatestPointer::Missing) => {
             if let Some(url) = &host.database_url {
+                *stage = BootFailureReason::RestoreFailed;
                 workload::ensure_schema(url).await?;
             }
             write_marker(&host.disk, "fresh\n")?;
@@ -67,6 +80,7 @@ pub(crate) async fn run(host: &SimHost) -> Result<GateOutcome, HostError> {
         }
         Ok(LatestPointer::Valid(key)) => key,
     };
+    *stage = BootFailureReason::SnapshotDownloadFailed;
     let full = key
         .full_key(user.as_str())
         .map_err(|_| HostError::Gate("snapshot key".into()))?;
@@ -83,10 +97,12 @@ pub(crate) async fn run(host: &SimHost) -> Result<GateOutcome, HostError> {
         .map_err(|e| HostError::Gate(format!("R2 unavailable: {e}")))?
         .ok_or_else(|| HostError::Gate("the snapshot `latest` points to is missing".into()))?;
     if body.is_empty() {
+        *stage = BootFailureReason::SnapshotEmpty;
         return Err(HostError::Gate("the snapshot is empty".into()));
     }
     // Checksums are off on the wire (see the R2 client); integrity comes from the SHA-256 the backup
     // stored beside the object. No digest, or a different one, is a refused restore.
+    *stage = BootFailureReason::SnapshotChecksumMismatch;
     let expected = info
         .sha256
         .ok_or_else(|| HostError::Gate("the snapshot has no recorded SHA-256".into()))?;
@@ -96,6 +112,7 @@ pub(crate) async fn run(host: &SimHost) -> Result<GateOutcome, HostError> {
             "the snapshot does not match its recorded SHA-256 (corrupted or truncated)".into(),
         ));
     }
+    *stage = BootFailureReason::RestoreFailed;
     match host.mode {
         HostMode::Postgres => {
             let url = host

@@ -2,6 +2,7 @@
 //! simulator's fake Hetzner and an in-memory S3. One binary, one module per area.
 
 mod api_surface;
+mod boot_failure;
 mod delete;
 mod heartbeat;
 mod lifecycle;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fleet_tests::platform::{BUCKET, TestPlatform};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sim::host::{GateOutcome, HostContext, HostError, HostFault, HostMode, SimHost};
 use sim::postgres::PgCluster;
 
@@ -125,6 +125,18 @@ async fn a_corrupted_snapshot_is_refused_and_the_host_never_registers() {
     let replacement = boot(&p, &new_id, disk.path()).await;
     let refused = replacement.run_gate().await.unwrap_err();
     assert!(refused.to_string().contains("SHA-256"), "{refused}");
+    // The host told the platform why: the operator sees it on the replacement's timeline.
+    let events = p.events(&new_id).await;
+    let why: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "boot_failed")
+        .map(|e| (e["actor"].clone(), e["reason"].clone()))
+        .collect();
+    assert_eq!(
+        why,
+        vec![(json!("host"), json!("snapshot_checksum_mismatch"))],
+        "{events:?}"
+    );
     assert!(
         matches!(replacement.register_once().await, Err(HostError::Gate(_))),
         "fail closed: no registration"
