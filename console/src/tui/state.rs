@@ -13,6 +13,7 @@
 //!   slot, since a recovery gives the row a new id), and otherwise stays at the same index, clamped;
 //! - the last good fleet is never cleared by a failed refresh.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -393,6 +394,10 @@ pub struct State {
     pub toast: Option<Toast>,
     next_action_id: u64,
     pub quitting: bool,
+    /// The largest useful scroll of the open pager or inspect view, as last drawn (the renderer
+    /// knows the content and the area; `None` until drawn). `update` clamps scrolling to it, so
+    /// End then Up moves up at once.
+    pub scroll_max: Cell<Option<u16>>,
 }
 
 impl State {
@@ -424,6 +429,7 @@ impl State {
             toast: None,
             next_action_id: 1,
             quitting: false,
+            scroll_max: Cell::new(None),
         }
     }
 
@@ -863,12 +869,14 @@ fn on_action(state: &mut State, action: Action, now: Instant) -> Vec<Effect> {
             return vec![Effect::Quit];
         }
         Action::Help => {
+            state.scroll_max.set(None);
             state.pager = Some(Pager {
                 kind: PagerKind::Help,
                 scroll: 0,
             })
         }
         Action::Messages => {
+            state.scroll_max.set(None);
             state.pager = Some(Pager {
                 kind: PagerKind::Messages,
                 scroll: 0,
@@ -888,6 +896,7 @@ fn on_action(state: &mut State, action: Action, now: Instant) -> Vec<Effect> {
             return effects;
         }
         Action::Back => {
+            state.scroll_max.set(None);
             if state.pager.is_some() {
                 state.pager = None;
             } else if matches!(state.screen, Screen::Inspect(_)) {
@@ -944,6 +953,7 @@ fn on_action(state: &mut State, action: Action, now: Instant) -> Vec<Effect> {
                     user: target.user.clone(),
                     slot: target.slot.clone(),
                 };
+                state.scroll_max.set(None);
                 state.screen = Screen::Inspect(Box::new(InspectView {
                     target,
                     status: Loadable::Loaded(row.machine.clone()),
@@ -975,13 +985,19 @@ fn on_action(state: &mut State, action: Action, now: Instant) -> Vec<Effect> {
 
 fn navigate(state: &mut State, action: Action) {
     let page = state.viewport_rows.max(1);
-    let scroll = |v: &mut u16| match action {
-        Action::Up => *v = v.saturating_sub(1),
-        Action::Down => *v = v.saturating_add(1),
-        Action::PageUp => *v = v.saturating_sub(page as u16),
-        Action::PageDown => *v = v.saturating_add(page as u16),
-        Action::Top => *v = 0,
-        _ => *v = u16::MAX / 2,
+    // Not drawn yet: the renderer clamps, and the next key after a draw clamps here.
+    let max = state.scroll_max.get().unwrap_or(u16::MAX / 2);
+    let scroll = |v: &mut u16| {
+        let from = (*v).min(max);
+        let to = match action {
+            Action::Up => from.saturating_sub(1),
+            Action::Down => from.saturating_add(1),
+            Action::PageUp => from.saturating_sub(page as u16),
+            Action::PageDown => from.saturating_add(page as u16),
+            Action::Top => 0,
+            _ => max,
+        };
+        *v = to.min(max);
     };
     if let Some(p) = &mut state.pager {
         scroll(&mut p.scroll);

@@ -639,3 +639,78 @@ fn an_accepted_action_keeps_the_machine_locked_until_a_later_refresh_shows_it() 
     press(&mut state, "r", clock.at(7 + 31));
     assert!(state.dialog.is_some(), "the lock expires");
 }
+
+#[test]
+fn after_end_one_up_scrolls_up_at_once_in_the_pager() {
+    use matrix_console::tui::state::Level;
+    let clock = Clock::new();
+    let mut state = small(clock);
+    for i in 0..100 {
+        state.push_log(clock.at(1), Level::Info, format!("message number {i:03}"));
+    }
+    press(&mut state, "m", clock.at(1));
+    screen(&state, 80, 24, clock.at(1));
+    press(&mut state, "G", clock.at(1));
+    let bottom = screen(&state, 80, 24, clock.at(1));
+    let max = state.scroll_max.get().expect("drawn");
+    assert_eq!(state.pager.unwrap().scroll, max, "End stops at the last page");
+    press(&mut state, "<Up>", clock.at(1));
+    assert_eq!(state.pager.unwrap().scroll, max - 1);
+    let up = screen(&state, 80, 24, clock.at(1));
+    assert_ne!(bottom, up, "Up after End moves the text");
+    // Down past the end stays at the end.
+    press(&mut state, "<Down><Down><Down>", clock.at(1));
+    assert_eq!(state.pager.unwrap().scroll, max);
+}
+
+#[test]
+fn the_inspect_events_scroll_on_a_wide_layout_and_up_works_after_end() {
+    use chrono::Duration as ChronoDuration;
+    use control_plane::api::types::{EventView, EventsResponse};
+    use matrix_console::tui::state::InspectPart;
+    let clock = Clock::new();
+    let mut state = small(clock);
+    select(&mut state, "alice", "primary", clock.at(1));
+    press(&mut state, "<Enter>", clock.at(1));
+    let machine = state.selected_row().unwrap().machine.clone();
+    let at = fixture::generated_at();
+    let events = EventsResponse {
+        machine_id: machine.machine_id,
+        events: (0..120)
+            .map(|i| EventView {
+                id: i,
+                at: at - ChronoDuration::minutes(200 - i),
+                machine_id: machine.machine_id,
+                clerk_user_id: machine.clerk_user_id.to_string(),
+                runtime_slot: "primary".into(),
+                kind: format!("kind{i:03}"),
+                from: None,
+                to: Some("running".into()),
+                actor: "api".into(),
+                reason: None,
+                related_machine_id: None,
+            })
+            .collect(),
+    };
+    update(
+        &mut state,
+        Msg::Inspect {
+            machine_id: machine.machine_id,
+            part: InspectPart::Events(Ok(events)),
+        },
+        clock.at(1),
+    );
+    let top = screen(&state, 200, 50, clock.at(1));
+    press(&mut state, "G", clock.at(1));
+    let bottom = screen(&state, 200, 50, clock.at(1));
+    assert_ne!(top, bottom, "the events panel scrolls on a wide layout");
+    let scroll = |state: &matrix_console::tui::state::State| match &state.screen {
+        Screen::Inspect(v) => v.scroll,
+        _ => panic!(),
+    };
+    let max = state.scroll_max.get().expect("drawn");
+    assert_eq!(scroll(&state), max);
+    press(&mut state, "<Up>", clock.at(1));
+    assert_eq!(scroll(&state), max - 1);
+    assert_ne!(screen(&state, 200, 50, clock.at(1)), bottom);
+}

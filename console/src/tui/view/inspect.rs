@@ -37,19 +37,27 @@ pub fn render(
         view.target.slot,
         view.target.machine_id
     );
+    // Both panels follow the same scroll, each clamped to its own content, so the events panel
+    // scrolls too; the largest useful scroll goes back to the state for `update` to clamp.
+    let max_for = |lines: usize, area: Rect| {
+        lines.saturating_sub(area.height.saturating_sub(2) as usize) as u16
+    };
     if area.width >= TWO_PANELS_FROM {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
                 .areas(area);
+        let (left_max, right_max) = (max_for(details.len(), left), max_for(events.len(), right));
+        state.scroll_max.set(Some(left_max.max(right_max)));
         frame.render_widget(
             Paragraph::new(details)
                 .block(Block::bordered().title(title))
-                .scroll((view.scroll, 0)),
+                .scroll((view.scroll.min(left_max), 0)),
             left,
         );
         frame.render_widget(
             Paragraph::new(events)
-                .block(Block::bordered().title(format!(" {} ", s::INSPECT_EVENTS))),
+                .block(Block::bordered().title(format!(" {} ", s::INSPECT_EVENTS)))
+                .scroll((view.scroll.min(right_max), 0)),
             right,
         );
     } else {
@@ -57,10 +65,12 @@ pub fn render(
         all.push(Line::raw(""));
         all.push(section(s::INSPECT_EVENTS, theme));
         all.extend(events);
+        let max = max_for(all.len(), area);
+        state.scroll_max.set(Some(max));
         frame.render_widget(
             Paragraph::new(all)
                 .block(Block::bordered().title(title))
-                .scroll((view.scroll, 0)),
+                .scroll((view.scroll.min(max), 0)),
             area,
         );
     }

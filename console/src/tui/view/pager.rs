@@ -28,14 +28,15 @@ pub fn render(
             if area.width >= TWO_COLUMNS_FROM {
                 let [left, right] =
                     Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(area);
-                render_lines(frame, left, s::HELP_TITLE, keys, pager.scroll);
-                render_lines(
+                let a = render_lines(frame, left, s::HELP_TITLE, keys, pager.scroll);
+                let b = render_lines(
                     frame,
                     right,
                     s::HELP_REFERENCE_TITLE,
                     reference,
                     pager.scroll,
                 );
+                state.scroll_max.set(Some(a.max(b)));
                 return;
             }
             keys.extend(reference);
@@ -43,14 +44,21 @@ pub fn render(
         }
         PagerKind::Messages => (s::MESSAGES_TITLE, message_lines(state, now, theme)),
     };
-    render_lines(frame, area, title, lines, pager.scroll);
+    let max = render_lines(frame, area, title, lines, pager.scroll);
+    state.scroll_max.set(Some(max));
 }
 
 /// Wide enough for the help's keys and reference side by side.
 const TWO_COLUMNS_FROM: u16 = 140;
 
-fn render_lines(frame: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'_>>, scroll: u16) {
-    // Never scroll past the end (the state only counts key presses).
+fn render_lines(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    lines: Vec<Line<'_>>,
+    scroll: u16,
+) -> u16 {
+    // Never scroll past the end; the largest scroll goes back to the state for `update` to clamp.
     let inner_height = area.height.saturating_sub(2) as usize;
     let max_scroll = lines.len().saturating_sub(inner_height) as u16;
     frame.render_widget(
@@ -60,6 +68,7 @@ fn render_lines(frame: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'_>>
             .scroll((scroll.min(max_scroll), 0)),
         area,
     );
+    max_scroll
 }
 
 /// The help text: the keys, generated from [`keys::BINDINGS`], and the reference (filter
