@@ -80,24 +80,33 @@ pub struct EventRecord {
     pub related_machine_id: Option<Uuid>,
 }
 
+/// Binds `e` as parameters $1…$10 in column order (at, machine_id, clerk_user_id, runtime_slot,
+/// kind, from_status, to_status, actor, reason, related_machine_id).
+fn bind_event<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    e: &'q NewEvent<'_>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(e.at)
+        .bind(e.machine_id.as_uuid())
+        .bind(e.clerk_user_id.as_str())
+        .bind(e.runtime_slot.as_str())
+        .bind(e.kind)
+        .bind(e.from.map(|s| s.as_str()))
+        .bind(e.to.map(|s| s.as_str()))
+        .bind(e.actor.as_str())
+        .bind(e.reason)
+        .bind(e.related.map(|m| m.as_uuid()))
+}
+
 pub async fn event_append<'c, E>(conn: E, e: &NewEvent<'_>) -> Result<(), sqlx::Error>
 where
     E: sqlx::PgExecutor<'c>,
 {
-    sqlx::query(
+    bind_event(sqlx::query(
         "INSERT INTO machine_events (at, machine_id, clerk_user_id, runtime_slot, kind, from_status, to_status, actor, reason, related_machine_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(e.at)
-    .bind(e.machine_id.as_uuid())
-    .bind(e.clerk_user_id.as_str())
-    .bind(e.runtime_slot.as_str())
-    .bind(e.kind)
-    .bind(e.from.map(|s| s.as_str()))
-    .bind(e.to.map(|s| s.as_str()))
-    .bind(e.actor.as_str())
-    .bind(e.reason)
-    .bind(e.related.map(|m| m.as_uuid()))
+    ), e)
     .execute(conn)
     .await?;
     Ok(())
@@ -110,23 +119,13 @@ pub async fn event_append_once<'c, E>(conn: E, e: &NewEvent<'_>) -> Result<bool,
 where
     E: sqlx::PgExecutor<'c>,
 {
-    let done = sqlx::query(
+    let done = bind_event(sqlx::query(
         "INSERT INTO machine_events (at, machine_id, clerk_user_id, runtime_slot, kind, from_status, to_status, actor, reason, related_machine_id)
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
          WHERE NOT EXISTS (
              SELECT 1 FROM machine_events
               WHERE machine_id = $2 AND kind = $5 AND reason IS NOT DISTINCT FROM $9)",
-    )
-    .bind(e.at)
-    .bind(e.machine_id.as_uuid())
-    .bind(e.clerk_user_id.as_str())
-    .bind(e.runtime_slot.as_str())
-    .bind(e.kind)
-    .bind(e.from.map(|s| s.as_str()))
-    .bind(e.to.map(|s| s.as_str()))
-    .bind(e.actor.as_str())
-    .bind(e.reason)
-    .bind(e.related.map(|m| m.as_uuid()))
+    ), e)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -13,7 +13,8 @@ pub mod r2;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::format::check_probability;
+use super::duration::SimDuration;
+use super::format::{check_probability, check_status_code};
 use super::history::Kind;
 use super::run::Run;
 use crate::fake_hetzner::FaultWhen;
@@ -49,6 +50,32 @@ impl FaultSpec {
             .record(Kind::Event, "runner", "fault_injected", json!(encoded));
         Ok(())
     }
+}
+
+/// The keys that belong to an API fault's effect: `latency` (at most 60 s) with `effect = "latency"`
+/// and only there; `status`/`code` only with `effect = "error"`. Shared by the Hetzner and R2 targets.
+pub(crate) fn check_effect_keys(
+    is_latency: bool,
+    is_error: bool,
+    latency: Option<SimDuration>,
+    status: Option<u16>,
+    has_code: bool,
+) -> Result<(), String> {
+    if let Some(s) = status {
+        check_status_code(s)?;
+    }
+    if is_latency {
+        match latency {
+            Some(d) if d.0.as_secs() <= 60 => {}
+            _ => return Err("effect latency needs latency = \"…s\" (at most 60s)".into()),
+        }
+    } else if latency.is_some() {
+        return Err("latency applies only to effect = \"latency\"".into());
+    }
+    if !is_error && (status.is_some() || has_code) {
+        return Err("status and code apply only to effect = \"error\"".into());
+    }
+    Ok(())
 }
 
 /// When a rule fires, from the exclusive `nth` / `times` / `probability` keys.

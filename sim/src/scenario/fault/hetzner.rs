@@ -3,10 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::When;
+use super::{When, check_effect_keys};
 use crate::fake_hetzner::{FaultEffect, FaultOp, FaultRule};
 use crate::scenario::duration::SimDuration;
-use crate::scenario::format::check_status_code;
 use crate::scenario::run::Run;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,22 +63,13 @@ impl HetznerFault {
 
     pub fn validate(&self) -> Result<(), String> {
         self.when().validate()?;
-        if let Some(s) = self.status {
-            check_status_code(s)?;
-        }
-        match self.effect {
-            HetznerEffect::Latency => match self.latency {
-                Some(d) if d.0.as_secs() <= 60 => {}
-                _ => return Err("effect latency needs latency = \"…s\" (at most 60s)".into()),
-            },
-            _ if self.latency.is_some() => {
-                return Err("latency applies only to effect = \"latency\"".into());
-            }
-            _ => {}
-        }
-        if self.effect != HetznerEffect::Error && (self.status.is_some() || self.code.is_some()) {
-            return Err("status and code apply only to effect = \"error\"".into());
-        }
+        check_effect_keys(
+            self.effect == HetznerEffect::Latency,
+            self.effect == HetznerEffect::Error,
+            self.latency,
+            self.status,
+            self.code.is_some(),
+        )?;
         Ok(())
     }
 

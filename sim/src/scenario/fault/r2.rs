@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::When;
+use super::{When, check_effect_keys};
 use crate::fake_r2::{R2FaultEffect, R2FaultRule, R2Op};
 use crate::scenario::duration::SimDuration;
-use crate::scenario::format::{check_status_code, check_user};
+use crate::scenario::format::check_user;
 use crate::scenario::run::Run;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,22 +86,13 @@ impl R2Fault {
                 return Err(format!("path {p:?} must be relative, without `..`"));
             }
         }
-        if let Some(s) = self.status {
-            check_status_code(s)?;
-        }
-        match self.effect {
-            R2EffectName::Latency => match self.latency {
-                Some(d) if d.0.as_secs() <= 60 => {}
-                _ => return Err("effect latency needs latency = \"…s\" (at most 60s)".into()),
-            },
-            _ if self.latency.is_some() => {
-                return Err("latency applies only to effect = \"latency\"".into());
-            }
-            _ => {}
-        }
-        if self.effect != R2EffectName::Error && (self.status.is_some() || self.code.is_some()) {
-            return Err("status and code apply only to effect = \"error\"".into());
-        }
+        check_effect_keys(
+            self.effect == R2EffectName::Latency,
+            self.effect == R2EffectName::Error,
+            self.latency,
+            self.status,
+            self.code.is_some(),
+        )?;
         Ok(())
     }
 
