@@ -598,7 +598,7 @@ impl State {
     }
 
     /// Finds the selected machine in the view again (by id, then by user and slot), or keeps the
-    /// index, clamped.
+    /// index, clamped (and the pin, while the machine is still in the data).
     fn reselect(&mut self) {
         let rows = self.rows();
         let found = self.selected.as_ref().and_then(|sel| {
@@ -612,11 +612,23 @@ impl State {
                     })
                 })
         });
+        // A machine only filtered out stays pinned, so clearing the filter finds it again; only
+        // navigating or its disappearance from the data moves the pin.
+        let still_in_data = found.is_some()
+            || self.selected.as_ref().is_some_and(|sel| {
+                rows.iter().any(|r| {
+                    r.machine.machine_id == sel.machine_id
+                        || (r.machine.clerk_user_id == sel.user
+                            && r.machine.runtime_slot == sel.slot)
+                })
+            });
         self.cursor = match found {
             Some(p) => p,
             None => self.cursor.min(self.view.len().saturating_sub(1)),
         };
-        self.selected = self.selected_row().map(|r| Target::of(&r.machine));
+        if found.is_some() || !still_in_data {
+            self.selected = self.selected_row().map(|r| Target::of(&r.machine));
+        }
         self.scroll_to_cursor();
     }
 

@@ -653,7 +653,11 @@ fn after_end_one_up_scrolls_up_at_once_in_the_pager() {
     press(&mut state, "G", clock.at(1));
     let bottom = screen(&state, 80, 24, clock.at(1));
     let max = state.scroll_max.get().expect("drawn");
-    assert_eq!(state.pager.unwrap().scroll, max, "End stops at the last page");
+    assert_eq!(
+        state.pager.unwrap().scroll,
+        max,
+        "End stops at the last page"
+    );
     press(&mut state, "<Up>", clock.at(1));
     assert_eq!(state.pager.unwrap().scroll, max - 1);
     let up = screen(&state, 80, 24, clock.at(1));
@@ -713,4 +717,32 @@ fn the_inspect_events_scroll_on_a_wide_layout_and_up_works_after_end() {
     press(&mut state, "<Up>", clock.at(1));
     assert_eq!(scroll(&state), max - 1);
     assert_ne!(screen(&state, 200, 50, clock.at(1)), bottom);
+}
+
+#[test]
+fn a_machine_filtered_out_is_selected_again_when_the_filter_is_cleared() {
+    let clock = Clock::new();
+    let mut state = small(clock);
+    select(&mut state, "ivan", "primary", clock.at(1));
+    let ivan = state.selected_row().unwrap().machine.machine_id;
+    press(&mut state, "/alice<Enter>", clock.at(1));
+    assert!(
+        state
+            .view
+            .iter()
+            .all(|&i| state.rows()[i as usize].machine.machine_id != ivan)
+    );
+    // A refresh while filtered does not move the pin either.
+    update(
+        &mut state,
+        Msg::FleetLoaded(Box::new(FleetSnapshot::new(fixture::small(), clock.at(2)))),
+        clock.at(2),
+    );
+    press(&mut state, "c", clock.at(2));
+    assert_eq!(state.selected_row().unwrap().machine.machine_id, ivan);
+    // Navigating while filtered does move it.
+    press(&mut state, "/alice<Enter>j", clock.at(3));
+    let chosen = state.selected_row().unwrap().machine.machine_id;
+    press(&mut state, "c", clock.at(3));
+    assert_eq!(state.selected_row().unwrap().machine.machine_id, chosen);
 }
