@@ -101,6 +101,7 @@ pub const REFUSED_READ_ONLY: &str = "refused: the console is in read-only mode";
 pub const REFUSED_IN_FLIGHT: &str = "refused: an action on this machine is already in flight";
 pub const REFUSED_PLATFORM_BUSY: &str = "refused: the platform reports an operation in progress";
 pub const REFUSED_NO_SELECTION: &str = "no machine selected";
+pub const QUIT_IN_FLIGHT: &str = "an action is in flight — press q again to quit";
 pub const CANCELLED: &str = "cancelled: nothing was sent";
 pub const LOG_RECOVER_SENT: &str = "recover sent for";
 pub const LOG_RECOVER_EMPTY_SENT: &str = "recover WITHOUT backup (allowEmpty) sent for";

@@ -12,8 +12,9 @@
 //! - inspect loads ([`load_inspect`]) run as one task per opened view; the previous one is aborted.
 //!
 //! The UI task redraws only after something changed, at most [`FRAME`] apart, and otherwise
-//! sleeps: a 1 s tick (ages move) is the only timer while idle. Every exit path restores the
-//! terminal: the guard's `Drop`, and a panic hook that restores it and then exits the process (a
+//! sleeps: a 1 s tick (ages move) is the only timer while idle. Every exit path (quit, SIGTERM,
+//! SIGHUP, SIGINT, SIGQUIT) restores the terminal and logs any action still in flight: the guard's
+//! `Drop`, and a panic hook that restores it and then exits the process (a
 //! panicking background task must not leave a half-dead UI on a restored terminal).
 
 use std::io::{self, Stdout};
@@ -180,6 +181,9 @@ async fn run_loop(
     let mut last_draw: Option<Instant> = None;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    // Raw mode turns Ctrl-C into a key, but `kill -INT`/`-QUIT` still arrive as signals: restore.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut sigquit = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::quit())?;
 
     loop {
         let draw_at = last_draw.map_or_else(Instant::now, |t| t + FRAME);
@@ -204,14 +208,16 @@ async fn run_loop(
             Some(msg) = msg_rx.recv() => msg,
             _ = tick.tick() => Msg::Tick,
             _ = tokio::time::sleep_until(draw_at.into()), if dirty => continue,
-            _ = sigterm.recv() => return Ok(()),
-            _ = sighup.recv() => return Ok(()),
+            _ = sigterm.recv() => return exit_with_in_flight(&state, "SIGTERM"),
+            _ = sighup.recv() => return exit_with_in_flight(&state, "SIGHUP"),
+            _ = sigint.recv() => return exit_with_in_flight(&state, "SIGINT"),
+            _ = sigquit.recv() => return exit_with_in_flight(&state, "SIGQUIT"),
         };
         let effects = update(&mut state, msg, Instant::now());
         dirty = true;
         for effect in effects {
             match effect {
-                Effect::Quit => return Ok(()),
+                Effect::Quit => return exit_with_in_flight(&state, "quit"),
                 Effect::RefreshNow => refresh_now.notify_one(),
                 Effect::Run(request) => {
                     let _ = action_tx.send(request);
@@ -233,6 +239,23 @@ async fn run_loop(
         }
         tasks.0.retain(|t| !t.is_finished());
     }
+}
+
+/// Ends the loop, logging every action whose outcome will not be seen (the platform may have
+/// accepted it: `events` shows what happened).
+fn exit_with_in_flight(state: &State, why: &str) -> anyhow::Result<()> {
+    for f in &state.in_flight {
+        tracing::warn!(
+            id = f.id,
+            machine = %f.target.machine_id,
+            user = %f.target.user,
+            slot = %f.target.slot,
+            recover = f.recover,
+            why,
+            "console stopped with an action in flight: outcome unknown"
+        );
+    }
+    Ok(())
 }
 
 /// Fetches the fleet forever (see the module docs); ends when the UI drops its receiver.

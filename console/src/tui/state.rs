@@ -394,6 +394,8 @@ pub struct State {
     pub toast: Option<Toast>,
     next_action_id: u64,
     pub quitting: bool,
+    /// The operator pressed quit once with an action in flight; the next quit goes.
+    pub quit_armed: bool,
     /// The largest useful scroll of the open pager or inspect view, as last drawn (the renderer
     /// knows the content and the area; `None` until drawn). `update` clamps scrolling to it, so
     /// End then Up moves up at once.
@@ -429,6 +431,7 @@ impl State {
             toast: None,
             next_action_id: 1,
             quitting: false,
+            quit_armed: false,
             scroll_max: Cell::new(None),
         }
     }
@@ -875,8 +878,15 @@ fn type_into(state: &mut State, ev: &KeyEvent) {
 }
 
 fn on_action(state: &mut State, action: Action, now: Instant) -> Vec<Effect> {
+    let armed = std::mem::take(&mut state.quit_armed);
     match action {
         Action::Quit => {
+            if !state.in_flight.is_empty() && !armed {
+                // Quitting would drop the outcome unseen: ask once more.
+                state.quit_armed = true;
+                state.notify(now, Level::Warn, s::QUIT_IN_FLIGHT.to_owned());
+                return vec![];
+            }
             state.quitting = true;
             return vec![Effect::Quit];
         }

@@ -746,3 +746,26 @@ fn a_machine_filtered_out_is_selected_again_when_the_filter_is_cleared() {
     press(&mut state, "c", clock.at(3));
     assert_eq!(state.selected_row().unwrap().machine.machine_id, chosen);
 }
+
+#[test]
+fn quitting_with_an_action_in_flight_asks_for_a_second_q() {
+    let clock = Clock::new();
+    let mut state = small(clock);
+    select(&mut state, "dave", "primary", clock.at(1));
+    assert_eq!(
+        runs(&press(&mut state, "r<Tab><Enter>", clock.at(1))).len(),
+        1
+    );
+    assert!(press(&mut state, "q", clock.at(2)).is_empty());
+    assert!(!state.quitting);
+    let text = screen(&state, 200, 50, clock.at(2));
+    assert!(text.contains(s::QUIT_IN_FLIGHT), "{text}");
+    // Another key disarms it; then q asks again, and q again quits.
+    press(&mut state, "j", clock.at(2));
+    assert!(press(&mut state, "q", clock.at(3)).is_empty());
+    assert_eq!(press(&mut state, "q", clock.at(3)), vec![Effect::Quit]);
+    assert!(state.quitting);
+    // With nothing in flight, q quits at once.
+    let mut state = small(clock);
+    assert_eq!(press(&mut state, "q", clock.at(1)), vec![Effect::Quit]);
+}
