@@ -227,6 +227,11 @@ impl FakeHetzner {
         format!("http://{}/v1", self.addr)
     }
 
+    /// The socket the fake listens on (to put a transport proxy in front of it).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
     pub fn token(&self) -> &str {
         &self.shared.token
     }

@@ -11,9 +11,10 @@
 //! the fakes and every host (their databases are left to the per-process cluster, which goes with
 //! the process).
 //!
-//! The control plane reaches its database through a [`FaultProxy`] ([`SimFleet::db_proxy`]), so a
-//! scenario can take "the control plane's Postgres" down and bring it back without touching the
-//! shared cluster; [`SimFleet::restart_control_plane`] stops the API server and builds a new `App`
+//! The control plane reaches its database, the fake Hetzner and the fake R2 through transport fault
+//! proxies ([`SimFleet::db_proxy`], [`SimFleet::hetzner_proxy`], [`SimFleet::r2_proxy`]; hosts reach
+//! R2 through the same one), so a scenario can take "the control plane's Postgres" down and bring it
+//! back without touching the shared cluster, or cut, stall or slow a provider's connections; [`SimFleet::restart_control_plane`] stops the API server and builds a new `App`
 //! (same database, clock, id stream and providers) on the same address, as a process restart would.
 
 use std::collections::BTreeMap;
@@ -101,6 +102,11 @@ pub struct SimFleet {
     server_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// Between the control plane and its database: `Down`/`Reset` is "Postgres restarted".
     pub db_proxy: FaultProxy,
+    /// Between the control plane and the fake Hetzner (the control plane's Hetzner URL dials it).
+    pub hetzner_proxy: FaultProxy,
+    /// Between the control plane (and the hosts, whose cloud-init carries the control plane's R2
+    /// endpoint) and the fake R2: an R2 outage as both sides see it.
+    pub r2_proxy: FaultProxy,
     /// `db.url` rewritten to go through `db_proxy` (what the control plane's pool dials).
     app_db_url: String,
     /// The id stream, shared across control-plane restarts so ids continue rather than repeat.
@@ -166,10 +172,12 @@ impl SimFleet {
             Some(Secret::new(config.platform_secret.clone())),
         );
         tweak(&mut settings);
+        let hetzner_proxy = FaultProxy::start(hetzner.addr()).await?;
+        let r2_proxy = FaultProxy::start(r2.addr()).await?;
         let providers = Providers {
-            hetzner_api_url: url::Url::parse(&hetzner.base_url())?,
+            hetzner_api_url: url::Url::parse(&format!("http://{}/v1", hetzner_proxy.addr()))?,
             hetzner_token: Secret::new(hetzner.token()),
-            r2_endpoint: url::Url::parse(&r2.endpoint())?,
+            r2_endpoint: url::Url::parse(&format!("http://{}", r2_proxy.addr()))?,
             r2_bucket: BUCKET.into(),
             r2_access_key_id: Secret::new(r2.access_key_id()),
             r2_secret_access_key: Secret::new(r2.secret_access_key()),
@@ -206,6 +214,8 @@ impl SimFleet {
             shutdown: Some(tx),
             server_task: Some(server_task),
             db_proxy,
+            hetzner_proxy,
+            r2_proxy,
             app_db_url,
             ids,
             providers,

@@ -484,6 +484,10 @@ impl<'p> Run<'p> {
         self.fleet.hetzner.clear_faults();
         self.fleet.r2.clear_faults();
         self.fleet.db_proxy.set_mode(crate::proxy::ProxyMode::Pass);
+        self.fleet
+            .hetzner_proxy
+            .set_mode(crate::proxy::ProxyMode::Pass);
+        self.fleet.r2_proxy.set_mode(crate::proxy::ProxyMode::Pass);
         for host in self.fleet.hosts() {
             for f in [
                 crate::host::HostFault::DumpFails,

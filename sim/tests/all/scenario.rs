@@ -96,6 +96,34 @@ async fn scenario_the_control_plane_database_restarting_gives_503s_then_recovers
 }
 
 #[tokio::test]
+async fn scenario_hetzner_connections_reset_during_provisioning_end_with_one_server() {
+    run_library_scenario("provision_hetzner_connection_reset").await;
+}
+
+#[tokio::test]
+async fn scenario_r2_down_during_a_recover_is_a_503_then_the_recovery_works() {
+    run_library_scenario("recover_r2_down").await;
+}
+
+/// Every file in `scenarios/` is run by one of the tests above (a new file without a test would
+/// silently leave `cargo test`).
+#[test]
+fn every_library_scenario_has_a_test() {
+    let source = include_str!("scenario.rs");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(scenarios_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            if !source.contains(&format!("run_library_scenario(\"{name}\")")) {
+                missing.push(name);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "scenarios without a test: {missing:?}");
+}
+
+#[tokio::test]
 async fn scenario_a_random_fault_campaign_over_50_hosts_keeps_every_invariant() {
     run_library_scenario("fleet_random_faults").await;
 }

@@ -1,5 +1,7 @@
-//! `target = "proxy"`: the transport between the control plane and its Postgres (toxiproxy's
-//! modes): `down` (connections refused), `reset` (cut), `blackhole` (no answer), `latency`, `pass`.
+//! `target = "proxy"`: a transport fault (toxiproxy's modes: `down` (connections refused), `reset`
+//! (cut), `blackhole` (no answer), `latency`, `pass`) between the control plane and one of its
+//! dependencies, chosen with `link`: `database` (default), `hetzner` or `r2` (hosts reach R2 through
+//! the same link).
 
 use serde::{Deserialize, Serialize};
 
@@ -17,10 +19,28 @@ pub enum ProxyModeName {
     Down,
 }
 
+/// Which connection the proxy sits on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProxyLink {
+    #[default]
+    Database,
+    Hetzner,
+    R2,
+}
+
+impl ProxyLink {
+    fn is_database(&self) -> bool {
+        *self == ProxyLink::Database
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyFault {
     pub mode: ProxyModeName,
+    #[serde(default, skip_serializing_if = "ProxyLink::is_database")]
+    pub link: ProxyLink,
     /// For `latency`: added per chunk (wall time), at most 10s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<SimDuration>,
@@ -37,7 +57,12 @@ impl ProxyFault {
     }
 
     pub fn apply(&self, run: &mut Run<'_>) {
-        run.fleet.db_proxy.set_mode(match self.mode {
+        let proxy = match self.link {
+            ProxyLink::Database => &run.fleet.db_proxy,
+            ProxyLink::Hetzner => &run.fleet.hetzner_proxy,
+            ProxyLink::R2 => &run.fleet.r2_proxy,
+        };
+        proxy.set_mode(match self.mode {
             ProxyModeName::Pass => ProxyMode::Pass,
             ProxyModeName::Latency => {
                 ProxyMode::Latency(self.latency.map(|d| d.0).unwrap_or_default())

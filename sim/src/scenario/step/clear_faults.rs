@@ -50,6 +50,8 @@ impl ClearFaults {
         }
         if matches!(self.target, All | Proxy) {
             run.fleet.db_proxy.set_mode(ProxyMode::Pass);
+            run.fleet.hetzner_proxy.set_mode(ProxyMode::Pass);
+            run.fleet.r2_proxy.set_mode(ProxyMode::Pass);
         }
         if matches!(self.target, All | Host) {
             let hosts = match &self.user {
