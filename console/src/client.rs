@@ -79,6 +79,10 @@ impl PlatformClient {
             matches!(base.scheme(), "http" | "https"),
             "the platform URL must be http:// or https://"
         );
+        anyhow::ensure!(
+            token_fits_a_header(&token),
+            "the operator token has characters not allowed in an HTTP header"
+        );
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
@@ -108,17 +112,26 @@ impl PlatformClient {
             .await
     }
 
-    /// The whole fleet, page by page: the summary of the first page and every machine.
+    /// The whole fleet, page by page: the summary of the first page and every machine once. Rows
+    /// can shift between pages while the fleet changes: a machine seen on an earlier page is not
+    /// added twice, and a page that adds nothing new ends the walk.
     pub async fn fleet_all(&self, query: &FleetQuery) -> Result<FleetResponse, ClientError> {
         let mut first = self.fleet_page(query, 1, MAX_PAGE).await?;
+        let mut seen = std::collections::HashSet::new();
+        first.machines.retain(|m| seen.insert(m.machine_id));
         let mut page = 1;
         while (first.machines.len() as i64) < first.total {
             page += 1;
             let next = self.fleet_page(query, page, MAX_PAGE).await?;
-            if next.machines.is_empty() {
+            let before = first.machines.len();
+            first.machines.extend(
+                next.machines
+                    .into_iter()
+                    .filter(|m| seen.insert(m.machine_id)),
+            );
+            if first.machines.len() == before {
                 break;
             }
-            first.machines.extend(next.machines);
         }
         Ok(first)
     }
@@ -216,6 +229,12 @@ impl PlatformClient {
             },
         })
     }
+}
+
+/// True when `token` can be sent as `Authorization: Bearer TOKEN`: visible ASCII only (no
+/// control characters, no spaces, no bytes beyond ASCII that a server may read differently).
+pub fn token_fits_a_header(token: &Secret) -> bool {
+    !token.is_empty() && token.expose().bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A machine id as one path segment; anything that is not a plain id is refused before sending.

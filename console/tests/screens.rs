@@ -6,8 +6,12 @@
 #[path = "screens/support.rs"]
 mod support;
 
+#[path = "screens/client.rs"]
+mod client;
 #[path = "screens/e2e.rs"]
 mod e2e;
+#[path = "screens/fake_platform.rs"]
+mod fake_platform;
 #[path = "screens/filtering.rs"]
 mod filtering;
 #[path = "screens/scripts.rs"]

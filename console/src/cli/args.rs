@@ -408,6 +408,8 @@ fn connection(url: Option<&str>, token: Option<&str>, env: &Env) -> Result<Conne
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .filter(|u| u.username().is_empty() && u.password().is_none())
         .filter(|u| u.host().is_some())
+        // Printed and logged: no query or fragment that could carry anything secret.
+        .filter(|u| u.query().is_none() && u.fragment().is_none())
         .ok_or_else(|| UsageError::new(s::BAD_URL))?;
     let token = token
         .map(str::trim)
@@ -415,6 +417,9 @@ fn connection(url: Option<&str>, token: Option<&str>, env: &Env) -> Result<Conne
         .map(Secret::new)
         .or_else(|| env.token.clone())
         .ok_or_else(|| UsageError::new(s::missing_token()))?;
+    if !crate::client::token_fits_a_header(&token) {
+        return Err(UsageError::new(s::BAD_TOKEN));
+    }
     Ok(Connection { url, token })
 }
 
@@ -672,6 +677,31 @@ mod tests {
         for bad in ["ftp://x", "not a url", "http://user:pw@host"] {
             let e = parse_err(&["--platform-url", bad, "fleet"], &env_full());
             assert_eq!(e, s::BAD_URL, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_platform_url_with_a_query_or_fragment_is_a_usage_error() {
+        for bad in [
+            "http://127.0.0.1:9/?token=x",
+            "http://127.0.0.1:9/#x",
+            "https://cp.example/?",
+        ] {
+            let e = parse_err(&["--platform-url", bad, "fleet"], &env_full());
+            assert_eq!(e, s::BAD_URL, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_token_that_cannot_be_a_header_is_a_usage_error_and_not_echoed() {
+        for bad in ["tok\nen", "tök-SECRET", "tok\u{7f}en"] {
+            let e = parse_err(&["fleet", "--token", bad], &env_full());
+            assert_eq!(e, s::BAD_TOKEN, "{bad:?}");
+            let env = Env {
+                token: Some(Secret::new(bad)),
+                ..env_full()
+            };
+            assert_eq!(parse_err(&["fleet"], &env), s::BAD_TOKEN, "{bad:?}");
         }
     }
 

@@ -76,7 +76,9 @@ pub fn missing_token() -> String {
     format!("no operator token: pass --token TOKEN or set {ENV_TOKEN}")
 }
 pub const BAD_URL: &str = "the platform URL (--platform-url or MATRIX_PLATFORM_URL) must be an \
-                           http:// or https:// URL without credentials in it";
+                           http:// or https:// URL without credentials, query or fragment in it";
+pub const BAD_TOKEN: &str = "the operator token (--token or MATRIX_PLATFORM_TOKEN) has characters \
+                             not allowed in an HTTP header (only visible ASCII)";
 pub fn unknown_option(name: &str) -> String {
     format!("unknown option {name} (see --help)")
 }
