@@ -86,13 +86,13 @@ fn render_status_line(frame: &mut Frame, area: Rect, state: &State, theme: &Them
 
 fn render_footer(frame: &mut Frame, area: Rect, state: &State, now: Instant, theme: &Theme) {
     if let Some(bar) = &state.filter_bar {
-        let prompt = format!("{} ", s::FILTER_PROMPT);
-        let width = area.width.saturating_sub(prompt.len() as u16 + 1) as usize;
+        // Everything in display columns (the input's scroll and cursor are): a wide character
+        // takes two, whatever its length in bytes or chars.
+        let prompt = Span::styled(format!("{} ", s::FILTER_PROMPT), theme.accent());
+        let prompt_width = prompt.width() as u16;
+        let width = area.width.saturating_sub(prompt_width + 1) as usize;
         let scroll = bar.input.visual_scroll(width);
-        let mut spans = vec![
-            Span::styled(prompt.clone(), theme.accent()),
-            Span::raw(bar.input.value().chars().skip(scroll).collect::<String>()),
-        ];
+        let mut spans = vec![prompt, Span::raw(skip_columns(bar.input.value(), scroll))];
         if let Some(err) = &bar.error {
             spans.push(Span::styled(
                 format!("  ✗ {} {err}", s::FILTER_REFUSED),
@@ -101,9 +101,7 @@ fn render_footer(frame: &mut Frame, area: Rect, state: &State, now: Instant, the
         }
         frame.render_widget(Paragraph::new(Line::from(spans)), area);
         if state.dialog.is_none() {
-            let x = area.x
-                + prompt.chars().count() as u16
-                + (bar.input.visual_cursor() - scroll) as u16;
+            let x = area.x + prompt_width + bar.input.visual_cursor().saturating_sub(scroll) as u16;
             frame.set_cursor_position((x.min(area.right().saturating_sub(1)), area.y));
         }
         return;
@@ -181,4 +179,17 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
         width: w,
         height: h,
     }
+}
+
+/// `text` without its first `columns` display columns (a wide character counts two).
+fn skip_columns(text: &str, columns: usize) -> &str {
+    let mut skipped = 0;
+    for (i, c) in text.char_indices() {
+        if skipped >= columns {
+            return &text[i..];
+        }
+        let mut buf = [0u8; 4];
+        skipped += Span::raw(&*c.encode_utf8(&mut buf)).width();
+    }
+    ""
 }

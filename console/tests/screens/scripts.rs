@@ -769,3 +769,16 @@ fn quitting_with_an_action_in_flight_asks_for_a_second_q() {
     let mut state = small(clock);
     assert_eq!(press(&mut state, "q", clock.at(1)), vec![Effect::Quit]);
 }
+
+#[test]
+fn a_long_filter_of_wide_characters_scrolls_by_display_width() {
+    let clock = Clock::new();
+    let mut state = small(clock);
+    let typed: String = std::iter::repeat_n('日', 60).collect();
+    press(&mut state, &format!("/{typed}"), clock.at(1));
+    let text = screen(&state, 80, 24, clock.at(1));
+    let footer = text.lines().last().unwrap();
+    // 80 columns: "/ ", then 77 columns of text before the cursor: 38 wide characters.
+    let shown = footer.matches('日').count();
+    assert!((37..=39).contains(&shown), "{shown} shown: {footer}");
+}
