@@ -399,15 +399,23 @@ async fn a_refused_token_exits_5_and_is_never_printed() {
 
 #[tokio::test]
 async fn an_unreachable_control_plane_exits_3_quickly() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    // A port that stays ours and hangs up on every connection: a dropped port could be reused
+    // by anything, and a listener that never accepts would be a hang, not "unreachable".
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hang_up = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
     let started = Instant::now();
     let run = run_binary(&["--platform-url", &url, "--token", "t0k", "fleet"], &[]).await;
+    hang_up.abort();
     assert_eq!(run.code, 3, "{run:?}");
     assert!(run.stderr.contains("unreachable"), "{run:?}");
+    // The point is "does not hang": generous for a loaded 2-core machine.
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );

@@ -118,10 +118,13 @@ impl Story {
 }
 
 /// Runs `matrix-console` with `args` and `env` only (no inherited `MATRIX_*`), stdin not a terminal.
+/// `XDG_STATE_HOME` is a fresh temporary directory unless `env` sets it: nothing lands in `$HOME`.
 pub async fn run_binary(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let state = tempfile::tempdir().unwrap();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_matrix-console"));
     command
         .args(args)
+        .env("XDG_STATE_HOME", state.path())
         .env_remove("MATRIX_PLATFORM_URL")
         .env_remove("MATRIX_PLATFORM_TOKEN")
         .env_remove("MATRIX_LOG")
