@@ -229,11 +229,31 @@ fn the_outcome_clears_the_in_flight_marker_and_asks_for_a_refresh() {
     );
     let text = screen(&state, 200, 50, clock.at(4));
     assert!(text.contains("Another operation is in progress"), "{text}");
-    let _ = DeleteResponse {
-        deleted: true,
-        machine_id: fixture::machine_id(1),
-        status: MachineStatus::Deleted,
+    // And a successful delete names the machine.
+    select(&mut state, "ivan", "primary", clock.at(5));
+    let effects = press(&mut state, "divan<Tab><Enter>", clock.at(5));
+    let Effect::Run(request) = &effects[0] else {
+        panic!("{effects:?}")
     };
+    let effects = update(
+        &mut state,
+        Msg::ActionDone {
+            id: request.id,
+            outcome: Ok(ActionSuccess::Deleted(DeleteResponse {
+                deleted: true,
+                machine_id: request.kind.machine_id(),
+                status: MachineStatus::Deleted,
+            })),
+        },
+        clock.at(6),
+    );
+    assert_eq!(effects, vec![Effect::RefreshNow]);
+    let text = screen(&state, 200, 50, clock.at(6));
+    assert!(
+        text.contains(&format!("{} ivan (user_ivan/primary)", s::DONE_DELETE)),
+        "{text}"
+    );
+    assert!(!text.contains(s::PENDING_DELETING_LOCAL), "{text}");
 }
 
 #[test]
