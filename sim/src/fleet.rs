@@ -50,6 +50,10 @@ pub struct FleetConfig {
     pub start: DateTime<Utc>,
     pub hetzner_rate_limit: u32,
     pub hetzner_refill_per_second: f64,
+    /// Give the control plane a Postgres server of its own (started for this fleet, stopped with
+    /// it) instead of a database on the process-wide one, so [`SimFleet::restart_database_server`]
+    /// can really restart it. Costs a server start (about a second with local binaries).
+    pub own_database_server: bool,
 }
 
 impl Default for FleetConfig {
@@ -61,6 +65,7 @@ impl Default for FleetConfig {
             start: Utc.with_ymd_and_hms(2026, 11, 24, 4, 0, 0).unwrap(),
             hetzner_rate_limit: 3600,
             hetzner_refill_per_second: 1.0,
+            own_database_server: false,
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct SimFleet {
     server_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// Between the control plane and its database: `Down`/`Reset` is "Postgres restarted".
     pub db_proxy: FaultProxy,
+    /// The control plane's own Postgres server, with [`FleetConfig::own_database_server`].
+    own_cluster: Option<PgCluster>,
     /// Between the control plane and the fake Hetzner (the control plane's Hetzner URL dials it).
     pub hetzner_proxy: FaultProxy,
     /// Between the control plane (and the hosts, whose cloud-init carries the control plane's R2
@@ -158,7 +165,15 @@ impl SimFleet {
             ..FakeR2Config::default()
         })
         .await?;
-        let cluster = PgCluster::shared().await?;
+        let own_cluster = if config.own_database_server {
+            Some(PgCluster::start().await?)
+        } else {
+            None
+        };
+        let cluster = match &own_cluster {
+            Some(own) => own,
+            None => PgCluster::shared().await?,
+        };
         let db = control_plane_database(cluster).await?;
         let (db_proxy, app_db_url) = proxied_database_url(&db.url).await?;
         let pool = store::connect(&app_db_url, 16)
@@ -214,6 +229,7 @@ impl SimFleet {
             shutdown: Some(tx),
             server_task: Some(server_task),
             db_proxy,
+            own_cluster,
             hetzner_proxy,
             r2_proxy,
             app_db_url,
@@ -243,6 +259,19 @@ impl SimFleet {
             let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
         }
         self.app.db.close().await;
+    }
+
+    /// Really restarts the control plane's Postgres server (fast shutdown: every connection is cut,
+    /// then the same data directory or container starts again on the same port). Only for a fleet
+    /// started with [`FleetConfig::own_database_server`]: the process-wide server is shared.
+    pub async fn restart_database_server(&self) -> anyhow::Result<()> {
+        let cluster = self.own_cluster.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "this fleet shares the process-wide Postgres; start it with own_database_server"
+            )
+        })?;
+        cluster.restart().await?;
+        Ok(())
     }
 
     /// Whether the API server is serving (false between stop and start).

@@ -586,6 +586,11 @@ fn fleet_config(scenario: &Scenario, seed: u64) -> FleetConfig {
             .settings
             .hetzner_refill_per_second
             .unwrap_or(defaults.hetzner_refill_per_second),
+        // `restart_database` really restarts the control plane's Postgres: it needs its own.
+        own_database_server: scenario
+            .steps
+            .iter()
+            .any(|s| matches!(s, crate::scenario::step::Step::RestartDatabase(_))),
         ..defaults
     }
 }

@@ -1,6 +1,8 @@
-//! `restart_database`: the control plane's Postgres goes away (its connections cut, new ones
-//! refused) for `down_for` of simulated time, during which the API must answer a generic 503,
-//! and comes back; the API must answer again afterwards.
+//! `restart_database`: the control plane's Postgres server is really restarted (a scenario with this
+//! step gives the control plane a server of its own; fast shutdown cuts every connection, then the
+//! same data starts again) and stays unreachable (the proxy in front of it refuses connections) for
+//! `down_for` of simulated time, during which the API must answer a generic 503; then it comes back
+//! and the API must answer again with the pool dialling fresh connections.
 
 use std::time::Duration;
 
@@ -37,8 +39,9 @@ impl RestartDatabase {
 
     pub async fn apply(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
         run.fleet.db_proxy.set_mode(ProxyMode::Down);
+        run.fleet.restart_database_server().await?;
         run.history
-            .record(Kind::Fault, "postgres", "down", json!(null));
+            .record(Kind::Fault, "postgres", "restarted", json!(null));
         let r = run.call(Method::GET, "/vps/fleet", None).await;
         anyhow::ensure!(
             r.status == Some(503),
