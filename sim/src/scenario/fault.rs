@@ -9,6 +9,7 @@ pub mod hetzner;
 pub mod host;
 pub mod proxy;
 pub mod r2;
+pub mod server;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -26,6 +27,7 @@ pub enum FaultSpec {
     R2(r2::R2Fault),
     Host(host::HostFaultSpec),
     Proxy(proxy::ProxyFault),
+    Server(server::ServerFault),
 }
 
 impl FaultSpec {
@@ -35,6 +37,7 @@ impl FaultSpec {
             FaultSpec::R2(f) => f.validate(),
             FaultSpec::Host(f) => f.validate(),
             FaultSpec::Proxy(f) => f.validate(),
+            FaultSpec::Server(f) => f.validate(),
         }
     }
 
@@ -44,6 +47,7 @@ impl FaultSpec {
             FaultSpec::R2(f) => f.apply(run),
             FaultSpec::Host(f) => f.apply(run).await?,
             FaultSpec::Proxy(f) => f.apply(run),
+            FaultSpec::Server(f) => f.apply(run).await?,
         }
         let encoded = serde_json::to_value(self).unwrap_or_default();
         run.history

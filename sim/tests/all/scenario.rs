@@ -105,6 +105,11 @@ async fn scenario_r2_down_during_a_recover_is_a_503_then_the_recovery_works() {
     run_library_scenario("recover_r2_down").await;
 }
 
+#[tokio::test]
+async fn scenario_a_server_that_vanishes_at_the_provider_is_recovered_from_the_last_backup() {
+    run_library_scenario("server_vanished").await;
+}
+
 /// Every file in `scenarios/` is run by one of the tests above (a new file without a test would
 /// silently leave `cargo test`).
 #[test]

@@ -61,6 +61,18 @@ fn values_are_validated_with_the_step_named() {
             "name = \"Bad Name\"\n[[step]]\naction = \"reconcile\"\n",
             "name",
         ),
+        (
+            "name = \"x\"\n[[step]]\naction = \"fault\"\ntarget = \"server\"\nuser = \"user_a\"\neffect = \"stuck\"\nstatus = \"asleep\"\n",
+            "effect stuck needs status",
+        ),
+        (
+            "name = \"x\"\n[[step]]\naction = \"fault\"\ntarget = \"server\"\nuser = \"user_a\"\neffect = \"vanish\"\nstatus = \"off\"\n",
+            "status applies only",
+        ),
+        (
+            "name = \"x\"\n[[step]]\naction = \"fault\"\ntarget = \"proxy\"\nlink = \"dns\"\nmode = \"down\"\n",
+            "dns",
+        ),
         ("name = \"x\"\n", "nothing to do"),
         (
             "name = \"x\"\n[[step]]\naction = \"reconcile\"\n[expect]\ninvariants = [\"no_such_thing\"]\n",
