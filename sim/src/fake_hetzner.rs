@@ -255,6 +255,12 @@ impl FakeHetzner {
         self.shared.store().created_total
     }
 
+    /// Every server ever created (deleted and vanished ones included), as it was at its create,
+    /// oldest first, with whether the fake made its create action fail.
+    pub fn created_servers(&self) -> Vec<(FakeServer, bool)> {
+        self.shared.store().ever_created.clone()
+    }
+
     /// Adds a fault rule; it counts matching calls from now on.
     pub fn inject(&self, rule: FaultRule) {
         tracing::info!(?rule, "fake hetzner: fault injected");

@@ -28,4 +28,4 @@ pub mod workload;
 
 pub use format::{Expect, HostModeName, Scenario, ScenarioError, ScenarioSettings};
 pub use invariant::{Invariant, Violation};
-pub use run::{Outcome, RunOptions, run_scenario};
+pub use run::{AfterStep, Outcome, RunOptions, run_scenario};

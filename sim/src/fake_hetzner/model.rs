@@ -281,6 +281,9 @@ pub(crate) struct Store {
     used_ipv4: HashSet<Ipv4Addr>,
     /// Servers ever created (vanished and deleted ones included).
     pub created_total: usize,
+    /// Every server ever created, as it was at its create, with whether its actions were made
+    /// to fail (a failed create): deleted and vanished ones stay here.
+    pub ever_created: Vec<(FakeServer, bool)>,
 }
 
 impl Store {
@@ -293,6 +296,7 @@ impl Store {
             ipv4_base,
             used_ipv4: HashSet::new(),
             created_total: 0,
+            ever_created: Vec::new(),
         }
     }
 
@@ -343,6 +347,7 @@ impl Store {
                 fail,
             },
         };
+        self.ever_created.push((server.snapshot(), fail));
         self.servers.insert(id, server);
         self.created_total += 1;
         if self.polls_until_running == 0 {

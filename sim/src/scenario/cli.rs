@@ -106,8 +106,15 @@ pub async fn run(args: &RunArgs, out: &mut (dyn Write + Send)) -> anyhow::Result
         let mut progress = |line: &str| {
             let _ = writeln!(out, "{line}");
         };
-        let outcome =
-            run_scenario(scenario, &RunOptions { seed: args.seed }, &mut progress).await?;
+        let outcome = run_scenario(
+            scenario,
+            &RunOptions {
+                seed: args.seed,
+                ..RunOptions::default()
+            },
+            &mut progress,
+        )
+        .await?;
         let path = history::write(&args.history, &scenario.name, &outcome.history)?;
         std::fs::write(
             args.history.join(format!("{}.log", scenario.name)),

@@ -12,7 +12,9 @@ use crate::fake_hetzner::ServerStatus;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Invariant {
-    /// At most one live row and at most one live server per (user, slot).
+    /// At most one live row and at most one live server per (user, slot) (checked at every step
+    /// boundary and at the end), and at most one successful create per `machine_id` over the
+    /// whole run (deleted servers included).
     SingleLiveRow,
     /// After convergence, every server at the provider belongs to exactly one live row, and no
     /// live row has two servers.
@@ -122,6 +124,69 @@ pub async fn server_problems(run: &Run<'_>) -> anyhow::Result<Vec<String>> {
     Ok(problems)
 }
 
+/// `single_live_row` over the whole run: each `machine_id` label got at most one successful
+/// create at the provider (a recovery or a retry after `failed` takes a new machine id, so one
+/// create per machine id is the contract). Reads the fake's memory of every server it ever
+/// created, so a duplicate that the orphan sweep later deleted still counts.
+pub fn duplicate_creates(run: &Run<'_>) -> Vec<Violation> {
+    let mut per_machine: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (server, failed) in run.fleet.hetzner.created_servers() {
+        if failed {
+            continue;
+        }
+        let machine = server.labels.get("machine_id").cloned().unwrap_or_default();
+        per_machine.entry(machine).or_default().push(server.id);
+    }
+    per_machine
+        .into_iter()
+        .filter(|(_, servers)| servers.len() > 1)
+        .map(|(machine, servers)| {
+            Violation::new(
+                Invariant::SingleLiveRow,
+                format!(
+                    "machine {machine} was created {} times at the provider: servers {servers:?}",
+                    servers.len()
+                ),
+            )
+        })
+        .collect()
+}
+
+/// `single_live_row` at a step boundary: per (user, slot), at most one live server at the
+/// provider that belongs to a live row, not counting the old server a recovery is replacing.
+/// Servers of retired rows are the orphan sweep's business (`no_orphan_servers`), not this one.
+pub async fn slot_doubles(run: &Run<'_>) -> anyhow::Result<Vec<String>> {
+    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT machine_id::text, recovery_old_server_id FROM user_machines \
+         WHERE deleted_at IS NULL",
+    )
+    .fetch_all(&run.db)
+    .await?;
+    let live_machines: std::collections::BTreeSet<String> =
+        rows.iter().map(|(m, _)| m.clone()).collect();
+    let replaced: std::collections::BTreeSet<i64> = rows.iter().filter_map(|(_, s)| *s).collect();
+    let mut per_slot: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+    for s in live_servers(run) {
+        let machine = s.labels.get("machine_id").cloned().unwrap_or_default();
+        if replaced.contains(&s.id) || !live_machines.contains(&machine) {
+            continue;
+        }
+        let user = s.labels.get("clerk_user_id").cloned().unwrap_or_default();
+        let slot = s.labels.get("runtime_slot").cloned().unwrap_or_default();
+        per_slot.entry((user, slot)).or_default().push(s.id);
+    }
+    Ok(per_slot
+        .into_iter()
+        .filter(|(_, servers)| servers.len() > 1)
+        .map(|((user, slot), servers)| {
+            format!(
+                "{user}/{slot} has {} live servers of live rows: {servers:?}",
+                servers.len()
+            )
+        })
+        .collect())
+}
+
 /// Every end-state invariant (the ones collected while running are in `run.violations`).
 pub async fn check_end_state(run: &mut Run<'_>, logs: &str) -> anyhow::Result<Vec<Violation>> {
     let mut out = Vec::new();
@@ -138,6 +203,7 @@ pub async fn check_end_state(run: &mut Run<'_>, logs: &str) -> anyhow::Result<Ve
             format!("{user}/{slot} has {n} live rows"),
         ));
     }
+    out.extend(duplicate_creates(run));
     if run.scenario.expect.converge {
         let mut per_slot: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
         for s in live_servers(run) {

@@ -32,10 +32,30 @@ use crate::fleet::{BUCKET, FleetConfig, SimFleet};
 use crate::host::{GateOutcome, HostError, HostMode, SimHost};
 
 /// How to run one scenario.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
+    /// A test's own hand in the run: called after each step (with the step's index) and before
+    /// the step-boundary checks, with the fake Hetzner's base URL and token. It exists to prove
+    /// that an invariant can fail (e.g. a duplicate create made straight at the fake).
+    pub after_step: Option<AfterStep>,
+}
+
+/// See [`RunOptions::after_step`].
+pub type AfterStep = Arc<
+    dyn Fn(usize, String, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("seed", &self.seed)
+            .field("after_step", &self.after_step.as_ref().map(|_| "<hook>"))
+            .finish()
+    }
 }
 
 /// What a run produced.
@@ -438,6 +458,22 @@ impl<'p> Run<'p> {
         }
     }
 
+    /// `single_live_row` at a step boundary (see [`invariant::slot_doubles`]); each distinct
+    /// problem is reported once.
+    pub async fn check_slot_servers(&mut self) -> anyhow::Result<()> {
+        for problem in invariant::slot_doubles(self).await? {
+            if !self
+                .violations
+                .iter()
+                .any(|v| v.invariant == Invariant::SingleLiveRow && v.message == problem)
+            {
+                self.violations
+                    .push(Violation::new(Invariant::SingleLiveRow, problem));
+            }
+        }
+        Ok(())
+    }
+
     /// One reconciler pass, recorded with what each task changed.
     pub async fn reconcile(&mut self) {
         let report = self.fleet.reconcile().await;
@@ -689,7 +725,16 @@ pub async fn run_scenario(
             step_error = Some(message);
             break;
         }
+        if let Some(hook) = &options.after_step {
+            hook(
+                i,
+                run.fleet.hetzner.base_url(),
+                run.fleet.hetzner.token().to_string(),
+            )
+            .await;
+        }
         run.drain_fakes();
+        run.check_slot_servers().await?;
         steps_run += 1;
     }
     if step_error.is_none()

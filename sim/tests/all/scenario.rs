@@ -167,9 +167,16 @@ probability = 0.2
 async fn run_text(text: &str, seed: Option<u64>) -> sim::scenario::Outcome {
     let scenario = Scenario::parse(text, "inline").unwrap();
     let mut progress = |_: &str| {};
-    run_scenario(&scenario, &RunOptions { seed }, &mut progress)
-        .await
-        .unwrap()
+    run_scenario(
+        &scenario,
+        &RunOptions {
+            seed,
+            ..RunOptions::default()
+        },
+        &mut progress,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -323,6 +330,93 @@ transition_bound = "5m"
             .violations
             .iter()
             .any(|v| v.invariant == sim::scenario::Invariant::TransitionsBounded),
+        "{:?}",
+        outcome.violations
+    );
+}
+
+/// `single_live_row` must see a duplicate create even after the orphan sweep deleted the extra
+/// server: the test makes a second server with the same labels straight at the fake's API.
+#[tokio::test]
+async fn a_duplicate_create_for_one_machine_is_a_violation_even_after_the_sweep() {
+    let text = r#"
+name = "duplicate_create"
+mode = "light"
+
+[[step]]
+action = "provision"
+user = "user_dup"
+
+[[step]]
+action = "wait_for"
+user = "user_dup"
+status = "running"
+"#;
+    let scenario = Scenario::parse(text, "inline").unwrap();
+    let hook: sim::scenario::AfterStep = std::sync::Arc::new(|i, base, token| {
+        Box::pin(async move {
+            if i != 0 {
+                return;
+            }
+            let client = reqwest::Client::new();
+            let list: serde_json::Value = client
+                .get(format!("{base}/servers"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let server = &list["servers"][0];
+            let body = serde_json::json!({
+                "name": format!("{}-dup", server["name"].as_str().unwrap()),
+                "server_type": server["server_type"]["name"],
+                "image": server["image"]["name"],
+                "location": server["location"]["name"],
+                "labels": server["labels"],
+            });
+            let response = client
+                .post(format!("{base}/servers"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status().as_u16(),
+                201,
+                "{:?}",
+                response.text().await
+            );
+        })
+    });
+    let mut progress = |_: &str| {};
+    let outcome = run_scenario(
+        &scenario,
+        &RunOptions {
+            after_step: Some(hook),
+            ..RunOptions::default()
+        },
+        &mut progress,
+    )
+    .await
+    .unwrap();
+    let singles: Vec<&str> = outcome
+        .violations
+        .iter()
+        .filter(|v| v.invariant == sim::scenario::Invariant::SingleLiveRow)
+        .map(|v| v.message.as_str())
+        .collect();
+    assert!(
+        singles.iter().any(|m| m.contains("was created 2 times")),
+        "{:?}",
+        outcome.violations
+    );
+    assert!(
+        singles
+            .iter()
+            .any(|m| m.contains("live servers of live rows")),
         "{:?}",
         outcome.violations
     );
