@@ -97,6 +97,11 @@ pub struct Expect {
     /// Longest a row may stay `provisioning`/`recovering` (default: stale threshold + 15 min).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transition_bound: Option<SimDuration>,
+    /// `rate_limit_respected`: how many 429s the control plane may get over the run (default 0:
+    /// its pacer reads the `RateLimit-*` headers and waits for budget instead of hitting the
+    /// limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_throttled: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -109,6 +114,7 @@ impl Default for Expect {
             invariants: Invariant::all(),
             converge: true,
             transition_bound: None,
+            max_throttled: None,
         }
     }
 }

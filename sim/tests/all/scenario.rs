@@ -421,3 +421,60 @@ status = "running"
         outcome.violations
     );
 }
+
+/// `rate_limit_respected` counts the 429s the fake answered: requests driven past a 20-token
+/// bucket straight at the fake (not through the pacing control plane) must be a violation.
+#[tokio::test]
+async fn requests_past_the_rate_limit_are_a_violation() {
+    let text = r#"
+name = "past_the_limit"
+mode = "light"
+
+[settings]
+hetzner_rate_limit = 20
+hetzner_refill_per_second = 1.0
+
+[[step]]
+action = "advance"
+by = "1s"
+
+[expect]
+converge = false
+invariants = ["rate_limit_respected"]
+"#;
+    let scenario = Scenario::parse(text, "inline").unwrap();
+    let hook: sim::scenario::AfterStep = std::sync::Arc::new(|_, base, token| {
+        Box::pin(async move {
+            let client = reqwest::Client::new();
+            for _ in 0..25 {
+                client
+                    .get(format!("{base}/servers"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    let mut progress = |_: &str| {};
+    let outcome = run_scenario(
+        &scenario,
+        &RunOptions {
+            after_step: Some(hook),
+            ..RunOptions::default()
+        },
+        &mut progress,
+    )
+    .await
+    .unwrap();
+    let v = outcome
+        .violations
+        .iter()
+        .find(|v| v.invariant == sim::scenario::Invariant::RateLimitRespected)
+        .unwrap_or_else(|| panic!("no rate-limit violation: {:?}", outcome.violations));
+    assert!(
+        v.message.contains("answered 5 requests with 429"),
+        "{}",
+        v.message
+    );
+}
