@@ -135,6 +135,10 @@ pub(crate) struct Shared {
     /// Every created server; the handle hands out receivers, the create handler sends.
     created_tx: broadcast::Sender<FakeServer>,
     correlation_seq: AtomicU64,
+    /// `CommitThenHold`: how many requests have reached the hold (ever), and the release
+    /// generation a held request waits to see move.
+    held: tokio::sync::watch::Sender<u64>,
+    release: tokio::sync::watch::Sender<u64>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -162,6 +166,15 @@ impl Shared {
             requests.pop_front();
         }
         requests.push_back(record);
+    }
+
+    /// A `CommitThenHold` request, committed: says so, then waits for the next release.
+    pub(crate) async fn hold_until_released(&self) {
+        let mut release = self.release.subscribe();
+        release.borrow_and_update();
+        self.held.send_modify(|n| *n += 1);
+        tracing::debug!("fake hetzner: committed, holding the response");
+        let _ = release.changed().await;
     }
 
     /// Deterministic, unique per request: a mix of the seed and a counter.
@@ -208,6 +221,8 @@ impl FakeHetzner {
             requests: Mutex::new(VecDeque::new()),
             created_tx,
             correlation_seq: AtomicU64::new(0),
+            held: tokio::sync::watch::Sender::new(0),
+            release: tokio::sync::watch::Sender::new(0),
             token: config.token,
             now: config.now,
             seed: config.seed,
@@ -259,6 +274,23 @@ impl FakeHetzner {
     /// oldest first, with whether the fake made its create action fail.
     pub fn created_servers(&self) -> Vec<(FakeServer, bool)> {
         self.shared.store().ever_created.clone()
+    }
+
+    /// Waits until at least `n` requests (counted since the fake started) have committed and are
+    /// held by a [`FaultEffect::CommitThenHold`] rule.
+    pub async fn wait_held(&self, n: u64) {
+        let mut held = self.shared.held.subscribe();
+        let _ = held.wait_for(|count| *count >= n).await;
+    }
+
+    /// Requests that have reached a `CommitThenHold` hold so far (released ones included).
+    pub fn held_count(&self) -> u64 {
+        *self.shared.held.borrow()
+    }
+
+    /// Lets every held request answer (to a caller that may be gone by now).
+    pub fn release_held(&self) {
+        self.shared.release.send_modify(|g| *g += 1);
     }
 
     /// Adds a fault rule; it counts matching calls from now on.

@@ -103,6 +103,10 @@ pub enum FaultEffect {
     /// Perform the operation, but the action it starts ends in status `error` (calls that start
     /// no action are served normally).
     ActionError,
+    /// Perform the operation, then hold the response until [`super::FakeHetzner::release_held`]:
+    /// the call is deterministically in flight with its effect committed, and
+    /// [`super::FakeHetzner::wait_held`] tells whoever waits that it got there (no wall-time race).
+    CommitThenHold,
 }
 
 impl FaultEffect {
@@ -114,6 +118,7 @@ impl FaultEffect {
             FaultEffect::CommitThenDrop => "commit_then_drop".into(),
             FaultEffect::DropBeforeCommit => "drop_before_commit".into(),
             FaultEffect::ActionError => "action_error".into(),
+            FaultEffect::CommitThenHold => "commit_then_hold".into(),
         }
     }
 }

@@ -103,6 +103,16 @@ async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Nex
                         tracing::debug!(status = %committed.status(), "fake hetzner: committed, dropping");
                         return drop_connection(&shared, record, kill).await;
                     }
+                    Some(FaultEffect::CommitThenHold) => {
+                        let committed = next.run(request).await;
+                        // Recorded now (with the committed status), since the caller may be gone
+                        // (and this future dropped with its connection) before the release.
+                        let mut held = record.clone();
+                        held.status = Some(committed.status().as_u16());
+                        shared.record(held);
+                        shared.hold_until_released().await;
+                        return committed;
+                    }
                     Some(FaultEffect::DropBeforeCommit) => {
                         let kill = request.extensions().get::<ConnectionKill>().cloned();
                         return drop_connection(&shared, record, kill).await;

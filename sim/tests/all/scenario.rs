@@ -77,7 +77,19 @@ async fn scenario_a_control_plane_restart_mid_recovery_finishes_the_recovery() {
 
 #[tokio::test]
 async fn scenario_a_control_plane_killed_mid_create_is_settled_by_the_next_process() {
-    run_library_scenario("provision_control_plane_crash").await;
+    let history = run_library_scenario("provision_control_plane_crash").await;
+    assert!(
+        history
+            .iter()
+            .any(|l| l.contains("killed_mid_call") && l.contains(r#""call_in_flight":true"#)),
+        "the kill did not land mid-create"
+    );
+    assert!(
+        history
+            .iter()
+            .any(|l| l.contains("POST /v1/servers") && l.contains("commit_then_hold")),
+        "the held call was not the create"
+    );
 }
 
 #[tokio::test]
@@ -477,4 +489,21 @@ invariants = ["rate_limit_respected"]
         "{}",
         v.message
     );
+}
+
+/// `during_reconcile` kills the process while a call is held, never on a wall-time guess: with
+/// no held call the step fails instead of passing vacuously.
+#[tokio::test]
+async fn a_kill_during_reconcile_with_no_call_in_flight_fails_the_step() {
+    let text = r#"
+name = "kill_without_hold"
+mode = "light"
+
+[[step]]
+action = "restart_control_plane"
+during_reconcile = true
+"#;
+    let outcome = run_text(text, None).await;
+    let error = outcome.step_error.expect("the step must fail");
+    assert!(error.contains("no provider call in flight"), "{error}");
 }

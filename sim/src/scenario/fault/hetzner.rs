@@ -29,6 +29,9 @@ pub enum HetznerEffect {
     CommitThenDrop,
     DropBeforeCommit,
     ActionError,
+    /// Commit, then hold the response until the runner releases it (see `restart_control_plane`
+    /// with `during_reconcile`): a call deterministically in flight.
+    CommitThenHold,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +98,7 @@ impl HetznerFault {
             HetznerEffect::CommitThenDrop => FaultEffect::CommitThenDrop,
             HetznerEffect::DropBeforeCommit => FaultEffect::DropBeforeCommit,
             HetznerEffect::ActionError => FaultEffect::ActionError,
+            HetznerEffect::CommitThenHold => FaultEffect::CommitThenHold,
         };
         FaultRule::new(op, self.when().to_rule(), effect)
     }

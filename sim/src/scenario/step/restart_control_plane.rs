@@ -17,15 +17,18 @@ use crate::scenario::run::Run;
 pub struct RestartControlPlane {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub down_for: Option<SimDuration>,
-    /// Start a reconciler pass and kill the process while it runs (after 500 ms of wall time,
-    /// e.g. while a slowed provider call is in flight): the pass is dropped mid-call, its claims
-    /// stay until they expire, and the new process must settle what it left.
+    /// Start a reconciler pass and kill the process while one of its provider calls is in flight:
+    /// combine with a Hetzner `commit_then_hold` fault, which commits the call and holds its
+    /// response; the process dies as soon as the fake says a call is held (no wall-time race),
+    /// then the held response is released to a caller that is gone. The step fails if the pass
+    /// ends without any call held. The pass's claims stay until they expire, and the new process
+    /// must settle what it left.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub during_reconcile: bool,
 }
 
-/// How long the doomed pass runs before the process dies (wall time).
-const KILL_AFTER: Duration = Duration::from_millis(500);
+/// A safety net only: how long (wall time) the doomed pass may run without any call held.
+const HOLD_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl RestartControlPlane {
     pub fn validate(&self) -> Result<(), String> {
@@ -40,18 +43,35 @@ impl RestartControlPlane {
     pub async fn apply(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
         if self.during_reconcile {
             let reconciler = run.fleet.reconciler.clone();
-            let pass = tokio::spawn(async move { reconciler.run_pass().await });
-            tokio::time::sleep(KILL_AFTER).await;
-            let finished = pass.is_finished();
-            pass.abort();
-            let _ = pass.await;
+            let held_before = run.fleet.hetzner.held_count();
+            let mut pass = tokio::spawn(async move { reconciler.run_pass().await });
+            let mut pass_ended = false;
+            let held = tokio::select! {
+                () = run.fleet.hetzner.wait_held(held_before + 1) => true,
+                _ = &mut pass => {
+                    pass_ended = true;
+                    false
+                }
+                () = tokio::time::sleep(HOLD_TIMEOUT) => false,
+            };
+            if !pass_ended {
+                pass.abort();
+                let _ = pass.await;
+            }
+            // The caller is gone: let the held response go nowhere.
+            run.fleet.hetzner.release_held();
             run.history.record(
                 Kind::Fault,
                 "control_plane",
-                "killed_mid_pass",
-                json!({"pass_had_finished": finished}),
+                "killed_mid_call",
+                json!({"call_in_flight": held}),
             );
             run.drain_fakes_sorted();
+            anyhow::ensure!(
+                held,
+                "during_reconcile: the reconciler pass ended with no provider call in flight \
+                 (inject a hetzner commit_then_hold fault on the call to kill it in)"
+            );
         }
         run.fleet.stop_control_plane().await;
         run.history
