@@ -105,6 +105,9 @@ impl std::fmt::Debug for FakeHetznerConfig {
 /// One request as the fake saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RequestRecord {
+    /// Position in the request log: assigned when the record is logged, from 0, monotonic and
+    /// never reused (survives the log's cap), for `requests_since`.
+    pub seq: u64,
     pub method: String,
     /// The path only: query strings are never recorded.
     pub path: String,
@@ -162,6 +165,8 @@ impl Shared {
 
     pub(crate) fn record(&self, record: RequestRecord) {
         let mut requests = lock(&self.requests);
+        let mut record = record;
+        record.seq = requests.back().map_or(0, |last| last.seq + 1);
         if requests.len() >= MAX_RECORDS {
             requests.pop_front();
         }
@@ -328,6 +333,14 @@ impl FakeHetzner {
         lock(&self.shared.requests).iter().cloned().collect()
     }
 
+    /// Requests logged with `seq >= from`, oldest first, without copying the rest of the log.
+    /// When the log's cap dropped some of them, the first returned has a `seq` above `from`.
+    pub fn requests_since(&self, from: u64) -> Vec<RequestRecord> {
+        let requests = lock(&self.shared.requests);
+        let start = requests.partition_point(|r| r.seq < from);
+        requests.range(start..).cloned().collect()
+    }
+
     /// The most requests admitted past authentication and the rate limiter (so: that took a
     /// token) within any `window` of harness-clock time. With the bucket's capacity `C` and
     /// refill `r`, a correct limiter never lets this exceed `C + r·window`.
@@ -361,5 +374,44 @@ impl FakeHetzner {
 impl Drop for FakeHetzner {
     fn drop(&mut self) {
         self.server_task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(path: &str) -> RequestRecord {
+        RequestRecord {
+            seq: 0,
+            method: "GET".into(),
+            path: path.into(),
+            status: Some(200),
+            at: DateTime::from_timestamp(0, 0).unwrap(),
+            correlation_id: String::new(),
+            fault: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_since_keeps_counting_past_the_cap_and_shows_the_cut() {
+        let fake = FakeHetzner::start(FakeHetznerConfig::default())
+            .await
+            .unwrap();
+        fake.shared.record(record("/first"));
+        let first = fake.requests_since(0);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].seq, 0);
+        let next = first[0].seq + 1;
+        for _ in 0..MAX_RECORDS + 5 {
+            fake.shared.record(record("/more"));
+        }
+        let since = fake.requests_since(next);
+        // The log holds the last MAX_RECORDS: the 6 oldest since `next` were cut, and the gap in
+        // `seq` says so instead of the slice silently starting somewhere else.
+        assert_eq!(since.len(), MAX_RECORDS);
+        assert_eq!(since[0].seq, next + 5);
+        assert_eq!(since.last().unwrap().seq, MAX_RECORDS as u64 + 5);
+        assert!(fake.requests_since(MAX_RECORDS as u64 + 6).is_empty());
     }
 }

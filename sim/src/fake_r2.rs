@@ -124,6 +124,9 @@ impl std::fmt::Debug for FakeR2Config {
 /// One HTTP request as the fake saw it (each SDK retry is a request of its own).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct R2RequestRecord {
+    /// Position in the request log: assigned when the record is logged, from 0, monotonic and
+    /// never reused (survives the log's cap), for `requests_since`.
+    pub seq: u64,
     pub method: String,
     /// The raw path (`/<bucket>/<key>`, percent-encoded); query strings are never recorded.
     pub path: String,
@@ -179,6 +182,8 @@ impl Shared {
     }
     pub(crate) fn record(&self, record: R2RequestRecord) {
         let mut requests = lock(&self.requests);
+        let mut record = record;
+        record.seq = requests.back().map_or(0, |last| last.seq + 1);
         if requests.len() >= MAX_RECORDS {
             requests.pop_front();
         }
@@ -393,6 +398,14 @@ impl FakeR2 {
     /// Requests so far, oldest first (the last 100 000).
     pub fn requests(&self) -> Vec<R2RequestRecord> {
         lock(&self.shared.requests).iter().cloned().collect()
+    }
+
+    /// Requests logged with `seq >= from`, oldest first, without copying the rest of the log.
+    /// When the log's cap dropped some of them, the first returned has a `seq` above `from`.
+    pub fn requests_since(&self, from: u64) -> Vec<R2RequestRecord> {
+        let requests = lock(&self.shared.requests);
+        let start = requests.partition_point(|r| r.seq < from);
+        requests.range(start..).cloned().collect()
     }
 
     pub fn clear_requests(&self) {

@@ -71,6 +71,7 @@ async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Nex
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|token| token.trim() == shared.token);
     let mut record = RequestRecord {
+        seq: 0, // assigned when logged
         method: method.to_string(),
         path,
         status: None,

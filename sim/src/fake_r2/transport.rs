@@ -110,6 +110,7 @@ async fn serve_connection(stream: TcpStream, service: S3Service, shared: Arc<Sha
         let mut guard = RecordGuard {
             shared: shared.clone(),
             record: Some(R2RequestRecord {
+                seq: 0, // assigned when logged
                 method: request.method().to_string(),
                 path: request.uri().path().to_owned(),
                 op: None,

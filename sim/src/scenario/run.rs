@@ -143,8 +143,9 @@ pub struct Run<'p> {
     /// A direct pool on the control plane's database (not through the fault proxy): the
     /// invariants read the registry even while the control plane's own route is down.
     pub db: PgPool,
-    hetzner_seen: usize,
-    r2_seen: usize,
+    /// The next request-log `seq` of each fake not yet drained into the history.
+    hetzner_seen: u64,
+    r2_seen: u64,
     progress: &'p mut (dyn FnMut(&str) + Send),
 }
 
@@ -402,12 +403,18 @@ impl<'p> Run<'p> {
     }
 
     fn drain(&mut self, sorted: bool) {
-        let requests = self.fleet.hetzner.requests();
-        if requests.len() < self.hetzner_seen {
-            self.hetzner_seen = 0; // the bounded log wrapped
-        }
+        let requests = self.fleet.hetzner.requests_since(self.hetzner_seen);
         let mut events: Vec<(String, &str, Value)> = Vec::new();
-        for r in &requests[self.hetzner_seen..] {
+        if let Some(first) = requests.first()
+            && first.seq > self.hetzner_seen
+        {
+            events.push((
+                "request log cut".into(),
+                "hetzner",
+                json!({"lost_records": first.seq - self.hetzner_seen}),
+            ));
+        }
+        for r in &requests {
             if let Some(fault) = &r.fault {
                 events.push((
                     format!("{} {}", r.method, r.path),
@@ -422,12 +429,20 @@ impl<'p> Run<'p> {
                 ));
             }
         }
-        self.hetzner_seen = requests.len();
-        let requests = self.fleet.r2.requests();
-        if requests.len() < self.r2_seen {
-            self.r2_seen = 0;
+        if let Some(last) = requests.last() {
+            self.hetzner_seen = last.seq + 1;
         }
-        for r in &requests[self.r2_seen..] {
+        let requests = self.fleet.r2.requests_since(self.r2_seen);
+        if let Some(first) = requests.first()
+            && first.seq > self.r2_seen
+        {
+            events.push((
+                "request log cut".into(),
+                "r2",
+                json!({"lost_records": first.seq - self.r2_seen}),
+            ));
+        }
+        for r in &requests {
             let op = r.op.clone().unwrap_or_else(|| r.method.clone());
             let key = r.key.clone().unwrap_or_default();
             if let Some(fault) = &r.fault {
@@ -440,7 +455,9 @@ impl<'p> Run<'p> {
                 events.push((format!("{op} {key}"), "r2", json!({"status": r.status})));
             }
         }
-        self.r2_seen = requests.len();
+        if let Some(last) = requests.last() {
+            self.r2_seen = last.seq + 1;
+        }
         if sorted {
             events.sort_by(|a, b| (a.1, &a.0, a.2.to_string()).cmp(&(b.1, &b.0, b.2.to_string())));
         }
