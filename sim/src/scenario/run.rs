@@ -101,6 +101,8 @@ pub struct UserState {
     pub backups: BTreeMap<String, Vec<i64>>,
     /// The key of the latest successful backup.
     pub last_good_backup: Option<String>,
+    /// Whether the last `/vps/recover` asked for `allowEmpty` (then a fresh start is allowed).
+    pub recover_allow_empty: bool,
 }
 
 /// Where a booted host stands, as the runner drives it.
@@ -165,6 +167,19 @@ impl<'p> Run<'p> {
     /// One call to the platform API with the operator token, recorded invoke → ok/fail/info.
     pub async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> CallResult {
         let what = format!("{method} {path}");
+        if path == "/vps/recover"
+            && let Some(user) = body
+                .as_ref()
+                .and_then(|b| b.get("clerkUserId"))
+                .and_then(Value::as_str)
+        {
+            let allow_empty = body
+                .as_ref()
+                .and_then(|b| b.get("allowEmpty"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            self.user(user).recover_allow_empty = allow_empty;
+        }
         self.history.record(
             Kind::Invoke,
             "operator",
@@ -259,8 +274,10 @@ impl<'p> Run<'p> {
                         json!({"outcome": gate_name(&outcome)}),
                     );
                     self.phases.insert(host.server_id, HostPhase::Ready);
-                    if let GateOutcome::Restored { key } = &outcome {
-                        self.check_restore(host, key).await;
+                    match &outcome {
+                        GateOutcome::Restored { key } => self.check_restore(host, key).await,
+                        GateOutcome::Fresh => self.check_fresh(host).await?,
+                        GateOutcome::AlreadyDecided => {}
                     }
                 }
                 Err(e) => {
@@ -332,6 +349,34 @@ impl<'p> Run<'p> {
             ),
         }
         self.drain_fakes();
+    }
+
+    /// A recovery replacement whose gate started empty although the runner knows a good backup
+    /// exists (and the recover did not ask for `allowEmpty`) lost the user's data.
+    async fn check_fresh(&mut self, host: &SimHost) -> anyhow::Result<()> {
+        let user = host.env.clerk_user_id.clone();
+        let recovery: Option<bool> = sqlx::query_scalar(
+            "SELECT status = 'recovering' OR recovery_old_server_id IS NOT NULL \
+             FROM user_machines WHERE machine_id::text = $1",
+        )
+        .bind(&host.env.machine_id)
+        .fetch_optional(&self.db)
+        .await?;
+        let state = self.user(&user).clone();
+        if recovery == Some(true)
+            && !state.recover_allow_empty
+            && let Some(expected) = state.last_good_backup
+        {
+            self.violations.push(Violation::new(
+                Invariant::RestoreMatchesBackup,
+                format!(
+                    "{user}: the recovery replacement (machine {}) started empty, but the last \
+                     successful backup is {expected}",
+                    host.env.machine_id
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// A restored host must hold exactly the rows of the backup it restored, and that backup

@@ -507,3 +507,118 @@ during_reconcile = true
     let error = outcome.step_error.expect("the step must fail");
     assert!(error.contains("no provider call in flight"), "{error}");
 }
+
+/// A recovery replacement whose gate starts empty while a good backup exists is a
+/// `restore_matches_backup` violation, not a silent pass: after the recover is accepted, the
+/// `latest` pointer is hidden from the new host (404 NoSuchKey), so its gate says `Fresh`.
+#[tokio::test]
+async fn a_recovery_that_starts_fresh_despite_a_good_backup_is_a_violation() {
+    let text = r##"# The core story: provision, write, back up, crash, detect, recover, verify the restored rows.
+name = "host_crash_latest_hidden"
+description = "provision → backup → crash → detect → recover restores exactly the last backup"
+seed = 7
+
+[[step]]
+action = "provision"
+user = "user_core"
+
+[[step]]
+action = "boot"
+expect_hosts = 1
+
+[[step]]
+action = "wait_for"
+user = "user_core"
+status = "running"
+within = "5m"
+
+[[step]]
+action = "workload"
+user = "user_core"
+rows = 40
+
+[[step]]
+action = "advance"
+by = "1h"
+
+[[step]]
+action = "backup"
+user = "user_core"
+
+# Acknowledged after the backup: lost with the host, by design.
+[[step]]
+action = "workload"
+user = "user_core"
+rows = 7
+
+[[step]]
+action = "heartbeat"
+
+[[step]]
+action = "advance"
+by = "10m"
+
+[[step]]
+action = "reconcile"
+
+[[step]]
+action = "check_status"
+user = "user_core"
+status = "running"
+backup_freshness = "fresh"
+
+[[step]]
+action = "crash"
+user = "user_core"
+
+# Detect: no heartbeat for more than three intervals.
+[[step]]
+action = "advance"
+by = "20m"
+
+[[step]]
+action = "reconcile"
+
+[[step]]
+action = "check_status"
+user = "user_core"
+heartbeat = "unreachable"
+
+[[step]]
+action = "recover"
+user = "user_core"
+
+[[step]]
+action = "fault"
+target = "r2"
+op = "get_object"
+effect = "error"
+status = 404
+code = "NoSuchKey"
+user = "user_core"
+path = "system/db/latest"
+
+[[step]]
+action = "wait_for"
+user = "user_core"
+status = "running"
+within = "10m"
+
+[[step]]
+action = "check_status"
+user = "user_core"
+status = "running"
+"##;
+    let outcome = run_text(text, None).await;
+    let v = outcome
+        .violations
+        .iter()
+        .find(|v| v.invariant == sim::scenario::Invariant::RestoreMatchesBackup)
+        .unwrap_or_else(|| {
+            panic!(
+                "no restore violation: {:?} / {:?}",
+                outcome.violations, outcome.step_error
+            )
+        });
+    assert!(v.message.contains("started empty"), "{}", v.message);
+}

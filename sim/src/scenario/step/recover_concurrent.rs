@@ -38,6 +38,7 @@ impl RecoverConcurrent {
     pub async fn apply(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
         let calls = self.expect.len();
         let body = body(&self.user, self.allow_empty);
+        run.user(&self.user).recover_allow_empty = self.allow_empty;
         run.history.record(
             Kind::Invoke,
             "operator",
