@@ -71,13 +71,30 @@ pub fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The one command that replays `outcome` of `file` exactly.
+/// `s` as one POSIX shell word: as is when it is made of safe characters only, else in single
+/// quotes (a `'` inside becomes `'\''`).
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./:=@%+,".contains(&b));
+    if safe {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// How to invoke the harness again: `matrix-sim` is not installed on PATH, so through cargo
+/// (from the workspace).
+pub const REPLAY_PREFIX: &str = "cargo run -p sim --bin matrix-sim --";
+
+/// The one command that replays `outcome` of `file` exactly (paths shell-quoted).
 pub fn replay_command(file: &Path, outcome: &Outcome, history_dir: &Path) -> String {
     format!(
-        "matrix-sim replay {} --seed {} --history {}",
-        file.display(),
+        "{REPLAY_PREFIX} replay {} --seed {} --history {}",
+        shell_quote(&file.display().to_string()),
         outcome.seed,
-        history_dir.display()
+        shell_quote(&history_dir.display().to_string())
     )
 }
 
@@ -98,6 +115,18 @@ pub async fn run(args: &RunArgs, out: &mut (dyn Write + Send)) -> anyhow::Result
         .iter()
         .map(|f| Scenario::load(f).map(|s| (f.clone(), s)))
         .collect::<Result<_, _>>()?;
+    // Two files with one name would overwrite each other's history and JUnit case.
+    let mut names: std::collections::BTreeMap<&str, &Path> = std::collections::BTreeMap::new();
+    for (file, scenario) in &scenarios {
+        if let Some(first) = names.insert(&scenario.name, file) {
+            anyhow::bail!(
+                "{} and {} both name their scenario {:?}",
+                first.display(),
+                file.display(),
+                scenario.name
+            );
+        }
+    }
     let mut outcomes = Vec::new();
     let mut replays = Vec::new();
     for (file, scenario) in &scenarios {
@@ -106,7 +135,8 @@ pub async fn run(args: &RunArgs, out: &mut (dyn Write + Send)) -> anyhow::Result
         let mut progress = |line: &str| {
             let _ = writeln!(out, "{line}");
         };
-        let outcome = run_scenario(
+        let started = std::time::Instant::now();
+        let result = run_scenario(
             scenario,
             &RunOptions {
                 seed: args.seed,
@@ -114,13 +144,25 @@ pub async fn run(args: &RunArgs, out: &mut (dyn Write + Send)) -> anyhow::Result
             },
             &mut progress,
         )
-        .await?;
+        .await;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            // One scenario's harness error must not cost the rest of the batch.
+            Err(e) => Outcome::errored(scenario, seed, started.elapsed(), format!("{e:#}")),
+        };
+        let replay = replay_command(file, &outcome, &args.history);
+        if let Some(e) = &outcome.run_error {
+            writeln!(out, "   ERROR: {e}")?;
+            writeln!(out, "   replay: {replay}")?;
+            outcomes.push(outcome);
+            replays.push(replay);
+            continue;
+        }
         let path = history::write(&args.history, &scenario.name, &outcome.history)?;
         std::fs::write(
             args.history.join(format!("{}.log", scenario.name)),
             &outcome.logs,
         )?;
-        let replay = replay_command(file, &outcome, &args.history);
         if outcome.passed() {
             writeln!(
                 out,

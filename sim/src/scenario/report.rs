@@ -26,7 +26,13 @@ pub fn table(outcomes: &[Outcome]) -> String {
             o.name,
             o.seed,
             format!("{}/{}", o.steps_run, o.steps_total),
-            if o.passed() { "pass" } else { "FAIL" },
+            if o.passed() {
+                "pass"
+            } else if o.run_error.is_some() {
+                "ERROR"
+            } else {
+                "FAIL"
+            },
             o.duration.as_secs_f64(),
             o.failure().unwrap_or_default()
         );
@@ -52,17 +58,18 @@ fn escape(s: &str) -> String {
 
 /// JUnit XML; `replays` gives, per outcome, the command that replays it.
 pub fn junit(outcomes: &[Outcome], replays: &[String]) -> String {
-    let failures = outcomes.iter().filter(|o| !o.passed()).count();
+    let errors = outcomes.iter().filter(|o| o.run_error.is_some()).count();
+    let failures = outcomes.iter().filter(|o| !o.passed()).count() - errors;
     let total: f64 = outcomes.iter().map(|o| o.duration.as_secs_f64()).sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"matrix-sim\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">",
+        "<testsuites name=\"matrix-sim\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{total:.3}\">",
         outcomes.len()
     );
     let _ = writeln!(
         out,
-        "  <testsuite name=\"scenarios\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{total:.3}\">",
+        "  <testsuite name=\"scenarios\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{total:.3}\">",
         outcomes.len()
     );
     for (i, o) in outcomes.iter().enumerate() {
@@ -77,6 +84,19 @@ pub fn junit(outcomes: &[Outcome], replays: &[String]) -> String {
             continue;
         }
         let message = o.failure().unwrap_or_default();
+        if let Some(e) = &o.run_error {
+            let mut body = format!("run error: {e}\n");
+            if let Some(replay) = replays.get(i) {
+                let _ = writeln!(body, "replay: {replay}");
+            }
+            let _ = writeln!(
+                out,
+                ">\n      <error message=\"{}\" type=\"run\">{}</error>\n    </testcase>",
+                escape(&message),
+                escape(&body)
+            );
+            continue;
+        }
         let mut body = String::new();
         if let Some(e) = &o.step_error {
             let _ = writeln!(body, "step failed: {e}");

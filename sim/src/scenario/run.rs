@@ -75,15 +75,37 @@ pub struct Outcome {
     pub history: Vec<String>,
     /// The log lines captured during the run (what `no_secrets` read), normalised.
     pub logs: String,
+    /// The run itself could not be carried out (the harness failed, not the system under test):
+    /// reported as an error, not a failure.
+    pub run_error: Option<String>,
 }
 
 impl Outcome {
     pub fn passed(&self) -> bool {
-        self.step_error.is_none() && self.violations.is_empty()
+        self.run_error.is_none() && self.step_error.is_none() && self.violations.is_empty()
+    }
+
+    /// The outcome of a scenario whose run returned an error before it had any verdict.
+    pub fn errored(scenario: &Scenario, seed: u64, duration: Duration, error: String) -> Self {
+        Outcome {
+            name: scenario.name.clone(),
+            seed,
+            steps_total: scenario.steps.len() + usize::from(scenario.workload.is_some()),
+            steps_run: 0,
+            step_error: None,
+            violations: Vec::new(),
+            duration,
+            history: Vec::new(),
+            logs: String::new(),
+            run_error: Some(error),
+        }
     }
 
     /// The first thing that went wrong, in one line.
     pub fn failure(&self) -> Option<String> {
+        if let Some(e) = &self.run_error {
+            return Some(format!("run error: {e}"));
+        }
         if let Some(e) = &self.step_error {
             return Some(format!("step failed: {e}"));
         }
@@ -855,6 +877,7 @@ pub async fn run_scenario(
         duration: started.elapsed(),
         history,
         logs: super::history::normalise(&logs),
+        run_error: None,
     })
 }
 

@@ -20,7 +20,7 @@ async fn run_library_scenario(name: &str) -> Vec<String> {
         .unwrap();
     assert!(
         outcome.passed(),
-        "{name} failed: {}\nall violations: {:#?}\nprogress:\n{}\nhistory tail:\n{}\nreplay: matrix-sim replay scenarios/{name}.toml --seed {}",
+        "{name} failed: {}\nall violations: {:#?}\nprogress:\n{}\nhistory tail:\n{}\nreplay: cargo run -p sim --bin matrix-sim -- replay scenarios/{name}.toml --seed {}",
         outcome.failure().unwrap_or_default(),
         outcome.violations,
         lines.join("\n"),

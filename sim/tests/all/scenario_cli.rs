@@ -146,11 +146,17 @@ fn a_failing_run_exits_non_zero_and_its_replay_command_reproduces_the_history() 
         .to_owned();
     assert_eq!(
         replay,
-        "matrix-sim replay cli_failing.toml --seed 8 --history hist"
+        "cargo run -p sim --bin matrix-sim -- replay cli_failing.toml --seed 8 --history hist"
     );
     let first = std::fs::read_to_string(dir.path().join("hist/cli_failing.jsonl")).unwrap();
     std::fs::remove_file(dir.path().join("hist/cli_failing.jsonl")).unwrap();
-    let args: Vec<&str> = replay.split_whitespace().skip(1).collect();
+    // Everything after `--` goes to the binary (the test runs the built one directly).
+    let args: Vec<&str> = replay
+        .split_once(" -- ")
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
     let (code, out) = run(&args, dir.path());
     assert_ne!(code, 0, "the replay fails the same way: {out}");
     assert!(
@@ -174,4 +180,65 @@ fn bad_arguments_and_bad_files_exit_two_with_a_message() {
     let (code, out) = run(&["run", "typo.toml"], dir.path());
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("typo.toml") && out.contains("sede"), "{out}");
+    // Two files with one scenario name would overwrite each other's history: refused up front.
+    std::fs::write(dir.path().join("one.toml"), PASSING).unwrap();
+    std::fs::write(dir.path().join("two.toml"), PASSING).unwrap();
+    let (code, out) = run(&["run", "one.toml", "two.toml"], dir.path());
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("one.toml") && out.contains("two.toml") && out.contains("both name"),
+        "{out}"
+    );
+}
+
+/// A harness error in one scenario (here: the database cannot be reached) is an `<error>` test
+/// case and an ERROR row; the batch goes on to the next file and exits non-zero at the end.
+#[test]
+fn a_run_error_is_reported_per_scenario_and_the_batch_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.toml"), PASSING).unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        PASSING.replace("name = \"cli_passing\"", "name = \"cli_second\""),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "a.toml", "b.toml", "--junit", "junit.xml"])
+        .current_dir(dir.path())
+        .env(
+            "MATRIX_SIM_DATABASE_URL",
+            "postgres://nobody@127.0.0.1:1/none",
+        )
+        .output()
+        .expect("matrix-sim runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(
+        text.matches("ERROR").count(),
+        4,
+        "two progress lines, two rows: {text}"
+    );
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<error ").count(), 2, "{junit}");
+    assert!(
+        junit.contains("errors=\"2\"") && junit.contains("failures=\"0\""),
+        "{junit}"
+    );
+}
+
+#[test]
+fn the_replay_command_quotes_its_paths() {
+    assert_eq!(
+        sim::scenario::cli::shell_quote("scenarios/it's here.toml"),
+        r"'scenarios/it'\''s here.toml'"
+    );
+    assert_eq!(
+        sim::scenario::cli::shell_quote("scenarios/plain.toml"),
+        "scenarios/plain.toml"
+    );
+    assert_eq!(sim::scenario::cli::shell_quote(""), "''");
 }
