@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::duration::SimDuration;
-use super::format::{check_probability, check_status_code};
+use super::format::{check_error_status, check_probability};
 use super::history::Kind;
 use super::run::Run;
 use crate::fake_hetzner::FaultWhen;
@@ -66,7 +66,7 @@ pub(crate) fn check_effect_keys(
     has_code: bool,
 ) -> Result<(), String> {
     if let Some(s) = status {
-        check_status_code(s)?;
+        check_error_status(s)?;
     }
     if is_latency {
         match latency {

@@ -42,6 +42,26 @@ fn values_are_validated_with_the_step_named() {
             "number without a unit",
         ),
         (
+            "name = \"x\"\n[settings]\nhetzner_refill_per_second = 1e-300\n[[step]]\naction = \"reconcile\"\n",
+            "hetzner_refill_per_second must be in [0.001, 10000]",
+        ),
+        (
+            "name = \"x\"\n[settings]\nhetzner_rate_limit = 0\n[[step]]\naction = \"reconcile\"\n",
+            "hetzner_rate_limit must be 1..=100000",
+        ),
+        (
+            "name = \"x\"\n[[step]]\naction = \"fault\"\ntarget = \"hetzner\"\nop = \"create_server\"\neffect = \"error\"\nstatus = 200\n",
+            "not an error status (400-599)",
+        ),
+        (
+            "name = \"x\"\n[[step]]\naction = \"fault\"\ntarget = \"r2\"\nop = \"get_object\"\neffect = \"error\"\nstatus = 302\n",
+            "not an error status (400-599)",
+        ),
+        (
+            "name = \"x\"\n[[step]]\naction = \"reconcile\"\n[expect]\nconverge = false\ninvariants = [\"no_orphan_servers\"]\n",
+            "only after convergence",
+        ),
+        (
             "name = \"x\"\n[[step]]\naction = \"provision\"\nuser = \"a\"\n",
             "step 1 (provision)",
         ),
@@ -193,4 +213,24 @@ proptest! {
         let again = Scenario::parse(&encoded, "encoded").map_err(|e| TestCaseError::fail(format!("{e}\n{encoded}")))?;
         prop_assert_eq!(again, parsed);
     }
+}
+
+#[test]
+fn without_convergence_the_default_invariants_drop_no_orphan_servers() {
+    let s = Scenario::parse(
+        "name = \"x\"\n[[step]]\naction = \"reconcile\"\n[expect]\nconverge = false\n",
+        "inline",
+    )
+    .unwrap();
+    assert!(
+        !s.expect
+            .invariants
+            .contains(&sim::scenario::Invariant::NoOrphanServers)
+    );
+    assert_eq!(
+        s.expect.invariants.len(),
+        sim::scenario::Invariant::all().len() - 1
+    );
+    let again = Scenario::parse(&s.encode().unwrap(), "again").unwrap();
+    assert_eq!(again, s);
 }
